@@ -1,0 +1,1 @@
+"""Speech to text: the transcript schema and the faster-whisper transcriber."""

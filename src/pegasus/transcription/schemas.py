@@ -1,0 +1,35 @@
+"""The transcript: what the transcribe stage stores and every later stage reads."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Word(BaseModel):
+    """One recognised word with its time in the lecture, in seconds."""
+
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+    word: str
+
+
+class Segment(BaseModel):
+    """One recognised phrase; times are absolute seconds from the start of the lecture."""
+
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+    text: str
+    words: list[Word] = Field(default_factory=list)
+
+
+class Transcript(BaseModel):
+    """A whole lecture's transcript, segments in time order."""
+
+    language: str
+    duration_seconds: float = Field(ge=0)
+    segments: list[Segment] = Field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """All segment texts joined by single spaces."""
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())

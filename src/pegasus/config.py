@@ -1,0 +1,239 @@
+"""Settings: one pydantic-settings model, ``PEGASUS_`` prefix, nested groups.
+
+Environment names are ``PEGASUS_<GROUP>_<FIELD>``: ``PEGASUS_DATABASE_URL``,
+``PEGASUS_QUEUE_URL``, ``PEGASUS_STORAGE_S3_BUCKET``. Every secret may instead be given as a
+path in ``PEGASUS_<GROUP>_<FIELD>_FILE`` (Docker and Kubernetes secrets); the file's content,
+stripped, is used. Secrets have no defaults and are refused when they hold a placeholder.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "PEGASUS_"
+PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "secret", "password", "xxx"})
+
+
+def _refuse_placeholder(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+        raise ValueError("holds a placeholder; set a real secret")
+    return value
+
+
+class DatabaseSettings(BaseModel):
+    """Where state lives: SQLite under ./var by default, or PostgreSQL."""
+
+    url: SecretStr = Field(
+        default=SecretStr("sqlite:///var/pegasus.db"),
+        description="SQLAlchemy URL; postgresql+psycopg://user:pass@host/db to scale out",
+    )
+    echo: bool = Field(default=False, description="log every SQL statement")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_secret_value().startswith("sqlite")
+
+
+class StorageSettings(BaseModel):
+    """Where recordings and artifacts live: a local directory, or an S3 bucket."""
+
+    backend: Literal["local", "s3"] = Field(default="local", description="local or s3")
+    root: Path = Field(default=Path("var/objects"), description="directory of the local store")
+    s3_bucket: str = Field(default="pegasus", description="bucket of the S3 store")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, R2); empty for AWS"
+    )
+    s3_region: str = Field(default="us-east-1", description="S3 region")
+    s3_access_key_id: SecretStr | None = Field(default=None, description="S3 access key id")
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="S3 secret access key"
+    )
+    s3_create_bucket: bool = Field(
+        default=False, description="create the bucket on start when it is missing"
+    )
+
+    _no_placeholder = field_validator("s3_secret_access_key")(_refuse_placeholder)
+
+
+class QueueSettings(BaseModel):
+    """The task queue: Huey on SQLite by default, Huey on Redis to scale out."""
+
+    url: str = Field(
+        default="sqlite:///var/queue.db", description="sqlite:///PATH or redis://host:port/db"
+    )
+    name: str = Field(default="pegasus", description="queue name (Redis key prefix)")
+    workers: int = Field(default=1, ge=1, description="worker threads per worker process")
+    lease_seconds: float = Field(
+        default=60.0, gt=0, description="a running stage not renewed this long is lost"
+    )
+    reconcile_interval_seconds: float = Field(
+        default=30.0, gt=0, description="how often lost and stuck stages are re-enqueued"
+    )
+    requeue_after_seconds: float = Field(
+        default=120.0, gt=0, description="a queued stage nobody picked up this long is resent"
+    )
+    max_attempts: int = Field(default=4, ge=1, description="attempts per stage on transient errors")
+    retry_base_seconds: float = Field(default=2.0, gt=0, description="first retry delay")
+    retry_max_seconds: float = Field(default=300.0, gt=0, description="longest retry delay")
+
+    @property
+    def is_redis(self) -> bool:
+        return self.url.startswith(("redis://", "rediss://", "unix://"))
+
+
+class MediaSettings(BaseModel):
+    """Limits on what learners upload."""
+
+    max_upload_bytes: int = Field(
+        default=1024 * 1024 * 1024, gt=0, description="largest accepted upload"
+    )
+    max_duration_seconds: float = Field(
+        default=4 * 3600.0, gt=0, description="longest accepted recording"
+    )
+
+
+class TranscriptionSettings(BaseModel):
+    """Speech recognition with faster-whisper."""
+
+    model_path: Path | None = Field(
+        default=None,
+        description="CTranslate2 Whisper model directory; empty for the bundled tiny.en",
+    )
+    compute_type: str = Field(default="int8", description="CTranslate2 compute type")
+    cpu_threads: int = Field(default=0, ge=0, description="0 lets CTranslate2 decide")
+    beam_size: int = Field(default=5, ge=1, description="beam width")
+    batch_size: int = Field(default=8, ge=1, description="batched decoding size")
+    window_seconds: float = Field(
+        default=300.0, gt=0, description="audio is decoded and transcribed in windows this long"
+    )
+
+
+class ServerSettings(BaseModel):
+    """The HTTP server."""
+
+    host: str = Field(default="127.0.0.1", description="bind address")
+    port: int = Field(default=8000, ge=1, le=65535, description="bind port")
+    run_consumer: bool = Field(
+        default=True, description="run queue workers inside `pegasus serve` (embedded mode)"
+    )
+
+
+class LogSettings(BaseModel):
+    """Logging."""
+
+    level: str = Field(default="INFO", description="log level")
+    json_output: bool = Field(default=True, description="JSON lines (false: console format)")
+
+
+class _FileSecretsEnvSource(EnvSettingsSource):
+    """Environment source that also reads ``PEGASUS_..._FILE`` paths into their variable."""
+
+    def _load_env_vars(self) -> dict[str, str | None]:  # type: ignore[override]
+        env: dict[str, str | None] = dict(super()._load_env_vars())
+        for name, value in list(env.items()):
+            if not (name.startswith(ENV_PREFIX.lower()) and name.endswith("_file")) or not value:
+                continue
+            target = name.removesuffix("_file")
+            if env.get(target):
+                continue  # an explicit value wins over a file
+            try:
+                env[target] = Path(value).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"{name.upper()} points at {value!r}, which cannot be read: {exc}")
+        return env
+
+
+class Settings(BaseSettings):
+    """Everything Pegasus can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        case_sensitive=False,
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(default=Path("var"), description="where embedded state lives")
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
+    transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, _FileSecretsEnvSource(settings_cls))
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective settings as plain data with every secret shown as ``**********``."""
+        return _redact(self)
+
+
+def _redact(model: BaseModel) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            out[name] = _redact(value)
+        elif isinstance(value, SecretStr):
+            out[name] = "**********" if value.get_secret_value() else ""
+        elif isinstance(value, Path):
+            out[name] = str(value)
+        else:
+            out[name] = value
+    return out
+
+
+def env_var_names() -> list[tuple[str, FieldInfo]]:
+    """Every ``PEGASUS_...`` variable with its field, for documentation and ``--help``."""
+    names: list[tuple[str, FieldInfo]] = []
+    for group, info in Settings.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            for field, sub in annotation.model_fields.items():
+                names.append((f"{ENV_PREFIX}{group}_{field}".upper(), sub))
+        else:
+            names.append((f"{ENV_PREFIX}{group}".upper(), info))
+    return names
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()
+
+
+def settings_from_env(env: dict[str, str] | None = None) -> Settings:
+    """Build settings from ``env`` (default: the process environment), uncached."""
+    if env is None:
+        return Settings()
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        return Settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

@@ -1,0 +1,84 @@
+"""Built-in presets: what a learner asks Pegasus to make from a lecture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pegasus.errors import UnknownPresetError
+
+#: Study-kit parts a preset may ask for. ``transcript`` is always produced.
+KIT_OUTPUTS = ("transcript", "summary", "key_terms")
+#: Export formats a preset may ask for.
+EXPORT_FORMATS = ("md", "json", "srt", "vtt")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named recipe: which kit parts and exports to make, and how big."""
+
+    key: str
+    name: str
+    description: str
+    outputs: tuple[str, ...]
+    exports: tuple[str, ...]
+    summary_sentences: int = 5
+    key_term_count: int = 12
+
+    def wants(self, output: str) -> bool:
+        return output in self.outputs
+
+
+BUILTIN_PRESETS: dict[str, Preset] = {
+    p.key: p
+    for p in (
+        Preset(
+            key="quick-review",
+            name="Quick review",
+            description="A short summary and the key terms, for a ten-minute refresher.",
+            outputs=("transcript", "summary", "key_terms"),
+            exports=("md", "json", "srt", "vtt"),
+            summary_sentences=3,
+            key_term_count=8,
+        ),
+        Preset(
+            key="exam-prep",
+            name="Exam prep",
+            description="A fuller summary and more key terms to revise from.",
+            outputs=("transcript", "summary", "key_terms"),
+            exports=("md", "json", "srt", "vtt"),
+            summary_sentences=6,
+            key_term_count=20,
+        ),
+        Preset(
+            key="full-notes",
+            name="Full notes",
+            description="Everything Pegasus makes: the longest summary and all key terms.",
+            outputs=("transcript", "summary", "key_terms"),
+            exports=("md", "json", "srt", "vtt"),
+            summary_sentences=10,
+            key_term_count=30,
+        ),
+        Preset(
+            key="captions-only",
+            name="Captions only",
+            description="Just the transcript as captions (SRT, VTT) and text.",
+            outputs=("transcript",),
+            exports=("md", "json", "srt", "vtt"),
+            summary_sentences=0,
+            key_term_count=0,
+        ),
+    )
+}
+
+DEFAULT_PRESET = "quick-review"
+
+
+def get_preset(key: str) -> Preset:
+    """The built-in preset ``key``; ``UnknownPresetError`` names the valid keys otherwise."""
+    try:
+        return BUILTIN_PRESETS[key]
+    except KeyError:
+        valid = ", ".join(sorted(BUILTIN_PRESETS))
+        raise UnknownPresetError(
+            f"There is no preset called {key!r}. Choose one of: {valid}.", preset=key
+        ) from None

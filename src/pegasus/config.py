@@ -21,6 +21,7 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from sqlalchemy import make_url
 
 ENV_PREFIX = "PEGASUS_"
 PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "secret", "password", "xxx"})
@@ -57,9 +58,7 @@ class StorageSettings(BaseModel):
     )
     s3_region: str = Field(default="us-east-1", description="S3 region")
     s3_access_key_id: SecretStr | None = Field(default=None, description="S3 access key id")
-    s3_secret_access_key: SecretStr | None = Field(
-        default=None, description="S3 secret access key"
-    )
+    s3_secret_access_key: SecretStr | None = Field(default=None, description="S3 secret access key")
     s3_create_bucket: bool = Field(
         default=False, description="create the bucket on start when it is missing"
     )
@@ -140,7 +139,7 @@ class LogSettings(BaseModel):
 class _FileSecretsEnvSource(EnvSettingsSource):
     """Environment source that also reads ``PEGASUS_..._FILE`` paths into their variable."""
 
-    def _load_env_vars(self) -> dict[str, str | None]:  # type: ignore[override]
+    def _load_env_vars(self) -> dict[str, str | None]:
         env: dict[str, str | None] = dict(super()._load_env_vars())
         for name, value in list(env.items()):
             if not (name.startswith(ENV_PREFIX.lower()) and name.endswith("_file")) or not value:
@@ -151,7 +150,9 @@ class _FileSecretsEnvSource(EnvSettingsSource):
             try:
                 env[target] = Path(value).read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ValueError(f"{name.upper()} points at {value!r}, which cannot be read: {exc}")
+                raise ValueError(
+                    f"{name.upper()} points at {value!r}, which cannot be read: {exc}"
+                ) from exc
         return env
 
 
@@ -197,6 +198,8 @@ def _redact(model: BaseModel) -> dict[str, Any]:
         value = getattr(model, name)
         if isinstance(value, BaseModel):
             out[name] = _redact(value)
+        elif isinstance(value, SecretStr) and name == "url":
+            out[name] = _redact_url(value.get_secret_value())
         elif isinstance(value, SecretStr):
             out[name] = "**********" if value.get_secret_value() else ""
         elif isinstance(value, Path):
@@ -204,6 +207,14 @@ def _redact(model: BaseModel) -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def _redact_url(url: str) -> str:
+    """A database URL with its password masked; an unparsable URL is masked whole."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "**********"
 
 
 def env_var_names() -> list[tuple[str, FieldInfo]]:

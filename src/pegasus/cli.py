@@ -1,0 +1,217 @@
+"""The `pegasus` command. Commands parse arguments and call services, nothing else."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from pegasus.accounts.service import create_token, create_user, has_users
+from pegasus.app import create_app
+from pegasus.config import Settings, env_var_names, get_settings
+from pegasus.db.session import unit_of_work
+from pegasus.errors import PegasusError
+from pegasus.observability.logging import configure_logging
+from pegasus.presets import BUILTIN_PRESETS, DEFAULT_PRESET
+from pegasus.queue.consumer import run_worker
+from pegasus.runtime import build_runtime
+from pegasus.services import process_file, upgrade_database
+
+app = typer.Typer(help="Pegasus: lecture recordings in, study kits out.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(config_app, name="config")
+
+
+def _settings() -> Settings:
+    try:
+        settings = get_settings()
+    except ValueError as exc:
+        typer.echo(f"Configuration error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    configure_logging(settings.log)
+    return settings
+
+
+def _fail(exc: PegasusError) -> typer.Exit:
+    typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
+    return typer.Exit(1)
+
+
+FIRST_ADMIN_HINT = (
+    "No user exists yet. Create the first admin with:\n"
+    "  .venv/bin/pegasus users create you@example.org --admin\n"
+    "then an API token with:\n"
+    "  .venv/bin/pegasus tokens create you@example.org"
+)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(envvar="PEGASUS_SERVER_HOST", help="bind address")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(envvar="PEGASUS_SERVER_PORT", help="bind port")
+    ] = None,
+) -> None:
+    """Serve the HTTP API (and, by default, run queue workers in the same process)."""
+    settings = _settings()
+    runtime = build_runtime(settings)
+    with unit_of_work(runtime.session_factory) as session:
+        if not has_users(session):
+            typer.echo(FIRST_ADMIN_HINT, err=True)
+    uvicorn.run(
+        create_app(settings, runtime),
+        host=host or settings.server.host,
+        port=port or settings.server.port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run a queue worker (Huey consumer plus the reconciler) until interrupted."""
+    run_worker(build_runtime(_settings()))
+
+
+@app.command()
+def process(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the recording")],
+    preset: Annotated[
+        str, typer.Option(envvar="PEGASUS_PROCESS_PRESET", help="preset key")
+    ] = DEFAULT_PRESET,
+    out: Annotated[
+        Path, typer.Option(envvar="PEGASUS_PROCESS_OUT", help="directory for the exports")
+    ] = Path("out"),
+) -> None:
+    """Run the whole pipeline on FILE in this process, no server, and write the exports."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn
+
+    settings = _settings()
+    if preset not in BUILTIN_PRESETS:
+        typer.echo(
+            f"Unknown preset {preset!r}; choose one of {', '.join(BUILTIN_PRESETS)}.", err=True
+        )
+        raise typer.Exit(2)
+    with tempfile.TemporaryDirectory(prefix="pegasus-process-") as scratch:
+        root = Path(scratch)
+        scratch_settings = settings.model_copy(
+            update={
+                "database": settings.database.model_copy(
+                    update={"url": f"sqlite:///{root / 'pegasus.db'}"}
+                ),
+                "storage": settings.storage.model_copy(
+                    update={"backend": "local", "root": root / "objects"}
+                ),
+                "queue": settings.queue.model_copy(
+                    update={"url": f"sqlite:///{root / 'queue.db'}"}
+                ),
+            }
+        )
+        with Progress(
+            TextColumn("{task.description:<12}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("{task.fields[message]}"),
+            transient=False,
+        ) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def on_progress(stage: str, fraction: float, message: str) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=1.0, message="")
+                bar.update(tasks[stage], completed=fraction, message=message[:60])
+
+            result = process_file(
+                scratch_settings, file, out, preset_key=preset, on_progress=on_progress
+            )
+            for task_id in tasks.values():
+                if result.status == "succeeded":
+                    bar.update(task_id, completed=1.0)
+    if result.status != "succeeded":
+        typer.echo(f"error [{result.error_code}]: {result.error_message}", err=True)
+        raise typer.Exit(1)
+    for path in result.files:
+        typer.echo(str(path))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration up to the newest schema (SQLite or PostgreSQL)."""
+    runtime = build_runtime(_settings())
+    upgrade_database(runtime)
+    with unit_of_work(runtime.session_factory) as session:
+        first = not has_users(session)
+    typer.echo("database is up to date")
+    if first:
+        typer.echo(FIRST_ADMIN_HINT)
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Argument(help="the user's email")],
+    admin: Annotated[bool, typer.Option("--admin", help="make the user an admin")] = False,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(envvar="PEGASUS_PASSWORD_FILE", help="read the password from this file"),
+    ] = None,
+) -> None:
+    """Create a user; the password comes from a prompt or --password-file."""
+    if password_file is not None:
+        password = password_file.read_text(encoding="utf-8").strip()
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    runtime = build_runtime(_settings())
+    try:
+        with unit_of_work(runtime.session_factory) as session:
+            user = create_user(session, email, password, is_admin=admin)
+            typer.echo(f"created {'admin' if user.is_admin else 'user'} {user.email}")
+    except PegasusError as exc:
+        raise _fail(exc) from exc
+
+
+@tokens_app.command("create")
+def tokens_create(
+    email: Annotated[str, typer.Argument(help="the user the token signs in as")],
+    name: Annotated[str, typer.Option(help="a label for the token")] = "cli",
+) -> None:
+    """Create an API token; it is printed once and stored only as a hash."""
+    runtime = build_runtime(_settings())
+    try:
+        with unit_of_work(runtime.session_factory) as session:
+            secret = create_token(session, email, name=name)
+    except PegasusError as exc:
+        raise _fail(exc) from exc
+    typer.echo(secret)
+
+
+@config_app.command("show")
+def config_show(
+    env: Annotated[bool, typer.Option("--env", help="list every environment variable")] = False,
+) -> None:
+    """Print the effective configuration with secrets redacted."""
+    if env:
+        for name, info in env_var_names():
+            typer.echo(f"{name}\t{info.description or ''}")
+        return
+    typer.echo(json.dumps(_settings().redacted(), indent=2, default=str))
+
+
+def main() -> None:
+    try:
+        app()
+    except PegasusError as exc:
+        typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        sys.exit(1)

@@ -1,0 +1,30 @@
+"""Queries on courses and presets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pegasus.db.models import Course, Preset
+
+
+def owned_course(session: Session, owner_id: str, course_id: str) -> Course | None:
+    return session.scalar(select(Course).where(Course.id == course_id, Course.owner_id == owner_id))
+
+
+def courses_of(session: Session, owner_id: str) -> Sequence[Course]:
+    return session.scalars(
+        select(Course).where(Course.owner_id == owner_id).order_by(Course.created_at, Course.id)
+    ).all()
+
+
+def builtin_presets(session: Session) -> Sequence[Preset]:
+    return session.scalars(
+        select(Preset).where(Preset.is_builtin.is_(True)).order_by(Preset.key)
+    ).all()
+
+
+def preset_by_key(session: Session, key: str) -> Preset | None:
+    return session.get(Preset, key)

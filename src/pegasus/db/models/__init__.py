@@ -1,0 +1,25 @@
+"""All ORM models; importing this package registers every table on ``Base.metadata``."""
+
+from pegasus.db.models.accounts import ApiToken, User
+from pegasus.db.models.courses import Course, Preset
+from pegasus.db.models.lectures import (
+    Artifact,
+    Lecture,
+    LectureStatus,
+    StageName,
+    StageRun,
+    StageStatus,
+)
+
+__all__ = [
+    "ApiToken",
+    "Artifact",
+    "Course",
+    "Lecture",
+    "LectureStatus",
+    "Preset",
+    "StageName",
+    "StageRun",
+    "StageStatus",
+    "User",
+]

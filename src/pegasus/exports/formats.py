@@ -1,0 +1,40 @@
+"""The export formats Pegasus writes, with their file extension and media type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pegasus.errors import NotFoundError
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One downloadable rendering of a lecture."""
+
+    key: str
+    extension: str
+    content_type: str
+
+
+EXPORT_FORMATS: dict[str, ExportFormat] = {
+    f.key: f
+    for f in (
+        ExportFormat(key="md", extension="md", content_type="text/markdown; charset=utf-8"),
+        ExportFormat(key="json", extension="json", content_type="application/json"),
+        ExportFormat(
+            key="srt", extension="srt", content_type="application/x-subrip; charset=utf-8"
+        ),
+        ExportFormat(key="vtt", extension="vtt", content_type="text/vtt; charset=utf-8"),
+    )
+}
+
+
+def get_format(key: str) -> ExportFormat:
+    """The export format ``key``; ``NotFoundError`` names the valid keys otherwise."""
+    try:
+        return EXPORT_FORMATS[key]
+    except KeyError:
+        valid = ", ".join(EXPORT_FORMATS)
+        raise NotFoundError(
+            f"There is no export format called {key!r}. Choose one of: {valid}.", format=key
+        ) from None

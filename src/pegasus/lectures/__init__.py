@@ -1,0 +1,1 @@
+"""Lectures: upload, status, retry, transcript and exports."""

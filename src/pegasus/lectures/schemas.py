@@ -1,0 +1,78 @@
+"""HTTP shapes of lectures and their stages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from pegasus.db.models import Lecture, StageName
+from pegasus.pipeline.transitions import latest_runs
+
+
+class StageError(BaseModel):
+    code: str
+    message: str
+
+
+class StageOut(BaseModel):
+    stage: str
+    status: str
+    attempt: int
+    progress: float
+    message: str
+    error: StageError | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class LectureOut(BaseModel):
+    id: str
+    course_id: str
+    title: str
+    preset: str
+    status: str
+    duration_seconds: float | None
+    size_bytes: int
+    created_at: datetime
+    finished_at: datetime | None
+    stages: list[StageOut]
+
+    @classmethod
+    def from_lecture(cls, lecture: Lecture) -> LectureOut:
+        """The lecture with the newest attempt of each stage, in pipeline order."""
+        newest = latest_runs(lecture)
+        stages = []
+        for name in StageName:
+            run = newest.get(name.value)
+            if run is None:
+                continue
+            error = (
+                StageError(code=run.error_code, message=run.error_message or "")
+                if run.error_code
+                else None
+            )
+            stages.append(
+                StageOut(
+                    stage=run.stage,
+                    status=run.status,
+                    attempt=run.attempt,
+                    progress=run.progress,
+                    message=run.message,
+                    error=error,
+                    started_at=run.started_at,
+                    finished_at=run.finished_at,
+                )
+            )
+        return cls(
+            id=lecture.id,
+            course_id=lecture.course_id,
+            title=lecture.title,
+            preset=lecture.preset_key,
+            status=lecture.status,
+            duration_seconds=lecture.duration_seconds,
+            size_bytes=lecture.size_bytes,
+            created_at=lecture.created_at,
+            finished_at=lecture.finished_at,
+            stages=stages,
+        )

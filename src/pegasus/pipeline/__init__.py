@@ -1,0 +1,1 @@
+"""The lecture pipeline: ingest -> transcribe -> generate -> export."""

@@ -1,0 +1,40 @@
+"""Export: render every format the preset asks for and store each one."""
+
+from __future__ import annotations
+
+from pegasus.exports import render_export
+from pegasus.exports.formats import get_format
+from pegasus.pipeline.base import ArtifactOut, StageContext, StageResult
+from pegasus.pipeline.generate import KIT_NAME
+from pegasus.pipeline.transcribe import TRANSCRIPT_NAME
+from pegasus.studykit.schemas import StudyKit
+from pegasus.transcription.schemas import Transcript
+
+
+def export_kind(fmt: str) -> str:
+    """The artifact kind of export format ``fmt``."""
+    return f"export.{fmt}"
+
+
+class ExportStage:
+    """Writes one ``export.<fmt>`` artifact per format of the preset."""
+
+    name = "export"
+
+    def run(self, ctx: StageContext) -> StageResult:
+        transcript = Transcript.model_validate_json(ctx.store.get_bytes(ctx.key(TRANSCRIPT_NAME)))
+        kit = StudyKit.model_validate_json(ctx.store.get_bytes(ctx.key(KIT_NAME)))
+        artifacts: list[ArtifactOut] = []
+        formats = ctx.preset.exports
+        for index, key in enumerate(formats):
+            fmt = get_format(key)
+            ctx.report_progress(index / len(formats), f"Writing {fmt.extension.upper()}")
+            data = render_export(key, title=ctx.title, transcript=transcript, kit=kit)
+            stored = ctx.store.put_bytes(
+                ctx.key(f"exports/lecture.{fmt.extension}"), data, content_type=fmt.content_type
+            )
+            artifacts.append(
+                ArtifactOut(kind=export_kind(key), stored=stored, content_type=fmt.content_type)
+            )
+        ctx.report_progress(1.0, f"{len(artifacts)} files")
+        return StageResult(artifacts=artifacts)

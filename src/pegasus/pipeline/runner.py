@@ -1,0 +1,263 @@
+"""Runs one stage run: claim it, keep its lease alive, run the stage, record the result."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+
+import structlog
+from sqlalchemy.orm import Session, sessionmaker
+
+from pegasus.config import Settings
+from pegasus.courses.service import resolve_preset
+from pegasus.db.base import utcnow
+from pegasus.db.models import StageRun
+from pegasus.db.session import unit_of_work
+from pegasus.errors import PegasusError, PipelineError
+from pegasus.observability.metrics import PipelineMetrics
+from pegasus.pipeline import transitions
+from pegasus.pipeline.base import Stage, StageContext, StageResult
+from pegasus.queue.dispatch import Dispatcher
+from pegasus.storage.base import ObjectStore
+
+log = structlog.get_logger(__name__)
+
+PROGRESS_WRITE_INTERVAL_SECONDS = 1.0
+
+
+class LeaseLostError(PipelineError):
+    """This worker's lease on the stage expired; another worker owns the stage now."""
+
+    code = "worker.lease_lost"
+
+
+class InternalStageError(PipelineError):
+    """Something went wrong on our side while processing this step. Retry the lecture."""
+
+    code = "internal.error"
+
+
+class StageRunner:
+    """Executes stage runs by id; safe to call from several threads and processes at once."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        store: ObjectStore,
+        dispatcher: Dispatcher,
+        stages: Mapping[str, Stage],
+        metrics: PipelineMetrics,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.store = store
+        self.dispatcher = dispatcher
+        self.stages = stages
+        self.metrics = metrics
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.worker_prefix = f"{socket.gethostname()}:{os.getpid()}"
+
+    def run(self, stage_run_id: str) -> None:
+        """Run the stage run ``stage_run_id`` if it is still queued; otherwise do nothing."""
+        worker_id = f"{self.worker_prefix}:{uuid.uuid4().hex[:8]}"
+        lease = self.settings.queue.lease_seconds
+        with unit_of_work(self.session_factory) as session:
+            run = transitions.claim(
+                session, stage_run_id, worker_id=worker_id, now=self.clock(), lease_seconds=lease
+            )
+            if run is None:
+                log.info("pipeline.stage.skipped", stage_run_id=stage_run_id, reason="not queued")
+                return
+            lecture = run.lecture
+            preset = resolve_preset(session, lecture.preset_key)
+            stage_name, attempt = run.stage, run.attempt
+            ids = {"lecture_id": lecture.id, "course_id": lecture.course_id}
+            title = lecture.title
+        bound = log.bind(
+            lecture_id=ids["lecture_id"],
+            stage=stage_name,
+            attempt=attempt,
+            stage_run_id=stage_run_id,
+            worker_id=worker_id,
+        )
+        bound.info("pipeline.stage.started")
+        keeper = _LeaseKeeper(self, stage_run_id, worker_id)
+        workdir = Path(tempfile.mkdtemp(prefix=f"pegasus-{stage_name}-"))
+        started = time.monotonic()
+        try:
+            ctx = StageContext(
+                lecture_id=ids["lecture_id"],
+                course_id=ids["course_id"],
+                stage_run_id=stage_run_id,
+                attempt=attempt,
+                title=title,
+                preset=preset,
+                settings=self.settings,
+                store=self.store,
+                workdir=workdir,
+                report_progress=keeper.report,
+            )
+            keeper.start()
+            result = self.stages[stage_name].run(ctx)
+        except LeaseLostError:
+            bound.warning("pipeline.stage.abandoned", reason="lease lost")
+            return
+        except PegasusError as exc:
+            keeper.stop()
+            self._fail(stage_run_id, worker_id, exc, bound, time.monotonic() - started)
+        except Exception:
+            keeper.stop()
+            bound.exception("pipeline.stage.crashed")
+            self._fail(
+                stage_run_id, worker_id, InternalStageError(), bound, time.monotonic() - started
+            )
+        else:
+            keeper.stop()
+            self._succeed(stage_run_id, worker_id, result, bound, time.monotonic() - started)
+        finally:
+            keeper.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _succeed(
+        self,
+        stage_run_id: str,
+        worker_id: str,
+        result: StageResult,
+        bound: structlog.stdlib.BoundLogger,
+        seconds: float,
+    ) -> None:
+        with unit_of_work(self.session_factory) as session:
+            run = session.get(StageRun, stage_run_id)
+            assert run is not None
+            recorded = transitions.record_success(
+                session,
+                self.dispatcher,
+                run,
+                worker_id=worker_id,
+                now=self.clock(),
+                artifacts=result.artifacts,
+                duration_seconds=result.duration_seconds,
+                message="Done",
+            )
+            stage = run.stage
+        if not recorded:
+            bound.warning("pipeline.stage.abandoned", reason="lease lost before commit")
+            return
+        self.metrics.observe_stage(stage, "succeeded", seconds)
+        bound.info("pipeline.stage.finished", outcome="succeeded", seconds=round(seconds, 3))
+
+    def _fail(
+        self,
+        stage_run_id: str,
+        worker_id: str,
+        error: PegasusError,
+        bound: structlog.stdlib.BoundLogger,
+        seconds: float,
+    ) -> None:
+        with unit_of_work(self.session_factory) as session:
+            run = session.get(StageRun, stage_run_id)
+            assert run is not None
+            outcome = transitions.record_failure(
+                session,
+                self.dispatcher,
+                run,
+                error,
+                worker_id=worker_id,
+                now=self.clock(),
+                settings=self.settings.queue,
+                rng=self.rng,
+            )
+            stage = run.stage
+            retry_delay = (
+                (outcome.retry.available_at - self.clock()).total_seconds()
+                if outcome and outcome.retry
+                else None
+            )
+        if outcome is None:
+            bound.warning("pipeline.stage.abandoned", reason="lease lost before commit")
+            return
+        label = "retried" if outcome.retry else "failed"
+        self.metrics.observe_stage(stage, label, seconds, error_code=error.code)
+        bound.info(
+            "pipeline.stage.finished",
+            outcome=label,
+            error_code=error.code,
+            seconds=round(seconds, 3),
+            retry_in_seconds=None if retry_delay is None else round(retry_delay, 1),
+        )
+
+
+class _LeaseKeeper:
+    """Renews a running stage's lease from a thread and records progress (throttled)."""
+
+    def __init__(self, runner: StageRunner, stage_run_id: str, worker_id: str) -> None:
+        self._runner = runner
+        self._stage_run_id = stage_run_id
+        self._worker_id = worker_id
+        self._stop = threading.Event()
+        self._lost = threading.Event()
+        self._lock = threading.Lock()
+        self._last_write = 0.0
+        self._thread = threading.Thread(target=self._loop, name="lease-keeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=10)
+
+    def report(self, progress: float, message: str) -> None:
+        """The stage's progress callback; raises ``LeaseLostError`` once the lease is gone."""
+        if self._lost.is_set():
+            raise LeaseLostError()
+        now = time.monotonic()
+        if progress < 1.0 and now - self._last_write < PROGRESS_WRITE_INTERVAL_SECONDS:
+            return
+        self._last_write = now
+        self._renew(progress, message)
+        if self._lost.is_set():
+            raise LeaseLostError()
+
+    def _renew(self, progress: float | None = None, message: str | None = None) -> None:
+        runner = self._runner
+        with self._lock:
+            try:
+                with unit_of_work(runner.session_factory) as session:
+                    ours = transitions.renew(
+                        session,
+                        self._stage_run_id,
+                        worker_id=self._worker_id,
+                        now=runner.clock(),
+                        lease_seconds=runner.settings.queue.lease_seconds,
+                        progress=progress,
+                        message=message,
+                    )
+            except Exception:
+                # A database blip must not kill the stage; the next renewal tries again.
+                log.warning("pipeline.lease.renew_failed", stage_run_id=self._stage_run_id)
+                return
+        if not ours:
+            self._lost.set()
+
+    def _loop(self) -> None:
+        interval = self._runner.settings.queue.lease_seconds / 3
+        while not self._stop.wait(interval):
+            self._renew()
+            if self._lost.is_set():
+                return

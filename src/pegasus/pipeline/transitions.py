@@ -1,0 +1,220 @@
+"""State transitions of stage runs and lectures, shared by runner, reconciler and retry.
+
+Every function here works inside the caller's transaction and never commits. Messages to
+workers are buffered with ``after_commit`` so they leave only once the rows exist.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from pegasus.config import QueueSettings
+from pegasus.db.models import Artifact, Lecture, LectureStatus, StageName, StageRun, StageStatus
+from pegasus.db.session import after_commit
+from pegasus.errors import PegasusError
+from pegasus.pipeline.base import ArtifactOut
+from pegasus.queue.dispatch import Dispatcher
+from pegasus.queue.retry import backoff_seconds, may_retry
+
+
+@dataclass(frozen=True)
+class FailureOutcome:
+    """What recording a failure did: the retry it queued, or the lecture failing."""
+
+    retry: StageRun | None
+    lecture_failed: bool
+
+
+def queue_stage(
+    session: Session,
+    dispatcher: Dispatcher,
+    lecture: Lecture,
+    stage: StageName,
+    *,
+    now: datetime,
+    delay_seconds: float = 0.0,
+) -> StageRun:
+    """Add the next attempt of ``stage`` for ``lecture`` and send it after commit."""
+    last_attempt = session.scalar(
+        select(func.max(StageRun.attempt)).where(
+            StageRun.lecture_id == lecture.id, StageRun.stage == stage
+        )
+    )
+    available = now + timedelta(seconds=delay_seconds)
+    run = StageRun(
+        lecture_id=lecture.id,
+        stage=stage,
+        attempt=(last_attempt or 0) + 1,
+        status=StageStatus.QUEUED,
+        queued_at=now,
+        available_at=available,
+        enqueued_at=available,
+    )
+    session.add(run)
+    session.flush()
+    run_id = run.id
+    after_commit(session, lambda: dispatcher.send(run_id, delay_seconds))
+    return run
+
+
+def claim(
+    session: Session, stage_run_id: str, *, worker_id: str, now: datetime, lease_seconds: float
+) -> StageRun | None:
+    """Atomically move a queued run to running for ``worker_id``; None if someone else has it."""
+    result = session.execute(
+        update(StageRun)
+        .where(StageRun.id == stage_run_id, StageRun.status == StageStatus.QUEUED)
+        .values(
+            status=StageStatus.RUNNING,
+            worker_id=worker_id,
+            started_at=now,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            progress=0.0,
+            message="Started",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    run = session.get(StageRun, stage_run_id, populate_existing=True)
+    assert run is not None
+    lecture = run.lecture
+    if lecture.status != LectureStatus.PROCESSING:
+        lecture.status = LectureStatus.PROCESSING
+    return run
+
+
+def renew(
+    session: Session,
+    stage_run_id: str,
+    *,
+    worker_id: str,
+    now: datetime,
+    lease_seconds: float,
+    progress: float | None = None,
+    message: str | None = None,
+) -> bool:
+    """Extend the lease (and record progress); False if the run is no longer ours."""
+    values: dict[str, object] = {"lease_expires_at": now + timedelta(seconds=lease_seconds)}
+    if progress is not None:
+        values["progress"] = max(0.0, min(1.0, progress))
+    if message is not None:
+        values["message"] = message[:500]
+    result = session.execute(
+        update(StageRun)
+        .where(
+            StageRun.id == stage_run_id,
+            StageRun.worker_id == worker_id,
+            StageRun.status == StageStatus.RUNNING,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _finish_owned(
+    session: Session, run: StageRun, worker_id: str | None, now: datetime, **values: object
+) -> bool:
+    """Close ``run`` if it is still running (and, with ``worker_id``, still ours)."""
+    conditions = [StageRun.id == run.id, StageRun.status == StageStatus.RUNNING]
+    if worker_id is not None:
+        conditions.append(StageRun.worker_id == worker_id)
+    result = session.execute(
+        update(StageRun)
+        .where(*conditions)
+        .values(finished_at=now, lease_expires_at=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(run)
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def record_success(
+    session: Session,
+    dispatcher: Dispatcher,
+    run: StageRun,
+    *,
+    worker_id: str,
+    now: datetime,
+    artifacts: list[ArtifactOut],
+    duration_seconds: float | None,
+    message: str,
+) -> bool:
+    """Mark ``run`` succeeded with its artifacts and queue the next stage, all in one
+    transaction. False (and nothing recorded) if the run's lease was lost meanwhile."""
+    if not _finish_owned(
+        session, run, worker_id, now, status=StageStatus.SUCCEEDED, progress=1.0, message=message
+    ):
+        return False
+    lecture = run.lecture
+    for out in artifacts:
+        row = session.scalar(
+            select(Artifact).where(Artifact.lecture_id == lecture.id, Artifact.kind == out.kind)
+        ) or Artifact(lecture_id=lecture.id, kind=out.kind)
+        row.key = out.stored.key
+        row.content_type = out.content_type
+        row.size_bytes = out.stored.size_bytes
+        row.sha256 = out.stored.sha256 or ""
+        session.add(row)
+    if duration_seconds is not None:
+        lecture.duration_seconds = duration_seconds
+    following = StageName(run.stage).next()
+    if following is None:
+        lecture.status = LectureStatus.SUCCEEDED
+        lecture.finished_at = now
+    else:
+        queue_stage(session, dispatcher, lecture, following, now=now)
+    session.flush()
+    return True
+
+
+def record_failure(
+    session: Session,
+    dispatcher: Dispatcher,
+    run: StageRun,
+    error: PegasusError,
+    *,
+    worker_id: str | None,
+    now: datetime,
+    settings: QueueSettings,
+    rng: random.Random,
+) -> FailureOutcome | None:
+    """Mark ``run`` failed with ``error``; queue a delayed retry for transient errors while
+    attempts remain, otherwise fail the lecture. None if the run was no longer ours."""
+    if not _finish_owned(
+        session,
+        run,
+        worker_id,
+        now,
+        status=StageStatus.FAILED,
+        error_code=error.code,
+        error_message=error.message[:2000],
+    ):
+        return None
+    lecture = run.lecture
+    if error.transient and may_retry(run.attempt, settings):
+        delay = backoff_seconds(run.attempt, settings, rng)
+        retry = queue_stage(
+            session, dispatcher, lecture, StageName(run.stage), now=now, delay_seconds=delay
+        )
+        return FailureOutcome(retry=retry, lecture_failed=False)
+    lecture.status = LectureStatus.FAILED
+    lecture.finished_at = now
+    session.flush()
+    return FailureOutcome(retry=None, lecture_failed=True)
+
+
+def latest_runs(lecture: Lecture) -> dict[str, StageRun]:
+    """The newest attempt of each stage that has one."""
+    newest: dict[str, StageRun] = {}
+    for run in lecture.stage_runs:
+        current = newest.get(run.stage)
+        if current is None or run.attempt > current.attempt:
+            newest[run.stage] = run
+    return newest

@@ -1,0 +1,123 @@
+"""The process's long-lived parts (engine, store, queue, runner), built once from settings."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from huey.api import Huey
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from pegasus.config import Settings
+from pegasus.db.base import utcnow
+from pegasus.db.models import StageRun, StageStatus
+from pegasus.db.session import build_engine, build_session_factory, unit_of_work
+from pegasus.observability.metrics import PipelineMetrics, QueueDepthCollector
+from pegasus.pipeline.base import Stage
+from pegasus.pipeline.export import ExportStage
+from pegasus.pipeline.generate import GenerateStage
+from pegasus.pipeline.ingest import IngestStage
+from pegasus.pipeline.runner import StageRunner
+from pegasus.pipeline.transcribe import TranscribeStage
+from pegasus.queue.dispatch import Dispatcher, HueyDispatcher, build_huey
+from pegasus.queue.reconciler import ReconcilerThread
+from pegasus.storage.base import ObjectStore
+from pegasus.storage.factory import build_object_store
+from pegasus.transcription.transcriber import Transcriber
+
+
+@dataclass
+class Runtime:
+    """Everything a server or worker process shares; build with ``build_runtime``."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    store: ObjectStore
+    huey: Huey
+    dispatcher: Dispatcher
+    metrics: PipelineMetrics
+    registry: CollectorRegistry
+    _transcriber: Transcriber | None = None
+    _transcriber_lock: threading.Lock = field(default_factory=threading.Lock)
+    _runner: StageRunner | None = None
+
+    def transcriber(self) -> Transcriber:
+        """The speech model, loaded on first use and shared by every thread of the process."""
+        with self._transcriber_lock:
+            if self._transcriber is None:
+                self._transcriber = Transcriber(self.settings.transcription)
+            return self._transcriber
+
+    def stages(self) -> dict[str, Stage]:
+        return {
+            stage.name: stage
+            for stage in (
+                IngestStage(),
+                TranscribeStage(self.transcriber),
+                GenerateStage(),
+                ExportStage(),
+            )
+        }
+
+    @property
+    def runner(self) -> StageRunner:
+        if self._runner is None:
+            self._runner = StageRunner(
+                settings=self.settings,
+                session_factory=self.session_factory,
+                store=self.store,
+                dispatcher=self.dispatcher,
+                stages=self.stages(),
+                metrics=self.metrics,
+            )
+        return self._runner
+
+    def reconciler(self) -> ReconcilerThread:
+        return ReconcilerThread(self.session_factory, self.dispatcher, self.settings.queue, utcnow)
+
+    def queue_depth(self) -> dict[str, int]:
+        with unit_of_work(self.session_factory) as session:
+            rows = session.execute(
+                select(StageRun.stage, func.count())
+                .where(StageRun.status == StageStatus.QUEUED)
+                .group_by(StageRun.stage)
+            ).all()
+        return {stage: int(count) for stage, count in rows}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_runtime(settings: Settings, dispatcher: Dispatcher | None = None) -> Runtime:
+    """Wire the process's parts together; nothing connects until first used.
+
+    ``dispatcher`` replaces the Huey one (``pegasus process`` runs stages itself)."""
+    engine = build_engine(settings.database)
+    session_factory = build_session_factory(engine)
+    store = build_object_store(settings.storage)
+    huey = build_huey(settings.queue)
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics(registry)
+    holder: dict[str, Runtime] = {}
+
+    def run_stage(stage_run_id: str) -> None:
+        holder["runtime"].runner.run(stage_run_id)
+
+    if dispatcher is None:
+        dispatcher = HueyDispatcher(huey, run_stage)
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        session_factory=session_factory,
+        store=store,
+        huey=huey,
+        dispatcher=dispatcher,
+        metrics=metrics,
+        registry=registry,
+    )
+    holder["runtime"] = runtime
+    registry.register(QueueDepthCollector(runtime.queue_depth))
+    return runtime

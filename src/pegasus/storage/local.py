@@ -1,0 +1,297 @@
+"""An ObjectStore over a local directory: one file per key, written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from pegasus.errors import (
+    InvalidRequestError,
+    MediaTooLargeError,
+    ObjectMissingError,
+    StorageUnavailableError,
+)
+from pegasus.storage.base import StoredObject
+from pegasus.storage.keys import validate_key, validate_prefix
+
+CHUNK_SIZE = 1024 * 1024
+_TEMP_SUFFIX = ".part-"
+_TEMP_NAME = re.compile(r"\.part-[0-9a-f]{32}\Z")
+
+
+def iter_chunks(
+    source: BinaryIO | Iterable[bytes], chunk_size: int = CHUNK_SIZE
+) -> Iterator[bytes]:
+    """Yield the non-empty chunks of a binary file object (read in ``chunk_size``) or iterable."""
+    read = getattr(source, "read", None)
+    if callable(read):
+        while chunk := read(chunk_size):
+            yield bytes(chunk)
+        return
+    for chunk in source:
+        if chunk:
+            yield bytes(chunk)
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is an in-progress write (``<name>.part-<uuid>``), never an object."""
+    return _TEMP_NAME.search(name) is not None
+
+
+def _temp_name(name: str) -> str:
+    return f"{name}{_TEMP_SUFFIX}{uuid.uuid4().hex}"
+
+
+class LocalObjectStore:
+    """Objects as files under ``root``; a write goes to a temp file renamed into place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.absolute()
+
+    def __repr__(self) -> str:
+        return f"LocalObjectStore(root={str(self.root)!r})"
+
+    # --- paths ---------------------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        validate_key(key)
+        if is_temp_name(key.rsplit("/", 1)[-1]):
+            raise InvalidRequestError(
+                "That object key is reserved for in-progress writes.", key=key
+            )
+        return self.root.joinpath(*key.split("/"))
+
+    def _key(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def _unavailable(self, exc: OSError, key: str, path: Path) -> StorageUnavailableError:
+        return StorageUnavailableError(key=key, path=str(path), error=repr(exc))
+
+    # --- writes --------------------------------------------------------------------------
+
+    def put_stream(
+        self,
+        key: str,
+        source: BinaryIO | Iterable[bytes],
+        *,
+        content_type: str = "application/octet-stream",
+        max_bytes: int | None = None,
+    ) -> StoredObject:
+        """Stream ``source`` into a temp file beside the target, then rename it into place."""
+        path = self._path(key)
+        temp = path.with_name(_temp_name(path.name))
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with self._create(temp, key) as out:
+                for chunk in iter_chunks(source):
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise MediaTooLargeError(key=key, max_bytes=max_bytes)
+                    digest.update(chunk)
+                    self._write(out, chunk, key, temp)
+                self._sync(out, key, temp)
+            self._replace(temp, path, key)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
+            raise
+        return StoredObject(key=key, size_bytes=size, sha256=digest.hexdigest())
+
+    def _create(self, temp: Path, key: str) -> BinaryIO:
+        # Two tries: a concurrent delete_prefix may remove the (empty) parent between the
+        # mkdir and the open.
+        for attempt in (1, 2):
+            try:
+                temp.parent.mkdir(parents=True, exist_ok=True)
+                return temp.open("xb")
+            except (FileExistsError, NotADirectoryError) as exc:
+                if not self.root.is_dir():
+                    raise self._unavailable(exc, key, temp) from exc
+                raise InvalidRequestError(
+                    "That object key conflicts with an existing object.", key=key
+                ) from exc
+            except FileNotFoundError as exc:
+                if attempt == 2:
+                    raise self._unavailable(exc, key, temp) from exc
+            except OSError as exc:
+                raise self._unavailable(exc, key, temp) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _write(self, out: BinaryIO, chunk: bytes, key: str, temp: Path) -> None:
+        try:
+            out.write(chunk)
+        except OSError as exc:
+            raise self._unavailable(exc, key, temp) from exc
+
+    def _sync(self, out: BinaryIO, key: str, temp: Path) -> None:
+        try:
+            out.flush()
+            os.fsync(out.fileno())
+        except OSError as exc:
+            raise self._unavailable(exc, key, temp) from exc
+
+    def _replace(self, temp: Path, path: Path, key: str) -> None:
+        try:
+            temp.replace(path)
+        except IsADirectoryError as exc:
+            raise InvalidRequestError(
+                "That object key conflicts with existing objects under it.", key=key
+            ) from exc
+        except OSError as exc:
+            if path.is_dir():
+                raise InvalidRequestError(
+                    "That object key conflicts with existing objects under it.", key=key
+                ) from exc
+            raise self._unavailable(exc, key, path) from exc
+
+    def put_bytes(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
+    ) -> StoredObject:
+        """Write a small object held in memory."""
+        return self.put_stream(key, [data], content_type=content_type)
+
+    def put_file(
+        self, key: str, path: Path, *, content_type: str = "application/octet-stream"
+    ) -> StoredObject:
+        """Write a local file under ``key`` (streamed); errors opening ``path`` propagate."""
+        with path.open("rb") as source:
+            return self.put_stream(key, source, content_type=content_type)
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def open_read(self, key: str) -> BinaryIO:
+        """Open ``key`` for reading; the caller closes it."""
+        path = self._path(key)
+        try:
+            return path.open("rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise ObjectMissingError(key=key) from exc
+        except OSError as exc:
+            raise self._unavailable(exc, key, path) from exc
+
+    def get_bytes(self, key: str) -> bytes:
+        """Read a small object whole."""
+        with self.open_read(key) as source:
+            path = self._path(key)
+            try:
+                return source.read()
+            except OSError as exc:
+                raise self._unavailable(exc, key, path) from exc
+
+    def download_to(self, key: str, path: Path) -> None:
+        """Copy ``key`` to ``path`` through a temp file beside it, replacing ``path``."""
+        temp = path.with_name(_temp_name(path.name))
+        with self.open_read(key) as source:
+            try:
+                with temp.open("xb") as out:
+                    while True:
+                        try:
+                            chunk = source.read(CHUNK_SIZE)
+                        except OSError as exc:
+                            raise self._unavailable(exc, key, self._path(key)) from exc
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                temp.replace(path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    temp.unlink(missing_ok=True)
+                raise
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` holds an object."""
+        path = self._path(key)
+        try:
+            return path.is_file()
+        except OSError as exc:
+            raise self._unavailable(exc, key, path) from exc
+
+    def list_prefix(self, prefix: str) -> Iterator[StoredObject]:
+        """Every object whose key starts with ``prefix``, in key (code point) order."""
+        return iter(self._scan(validate_prefix(prefix)))
+
+    def _scan(self, prefix: str) -> list[StoredObject]:
+        # Keys sort by code point (as S3 sorts by UTF-8 bytes), which a directory walk does not
+        # follow ('a.b' < 'a/b'), so collect then sort.
+        directory = self.root.joinpath(*prefix.split("/")[:-1])
+        found: list[StoredObject] = []
+        try:
+            if not directory.is_dir():
+                return found
+            for dirpath, _dirnames, filenames in os.walk(directory, onerror=_raise):
+                base = Path(dirpath)
+                for name in filenames:
+                    if is_temp_name(name):
+                        continue
+                    path = base / name
+                    key = self._key(path)
+                    if not key.startswith(prefix):
+                        continue
+                    try:
+                        size = path.stat().st_size
+                    except FileNotFoundError:
+                        continue  # deleted while listing
+                    found.append(StoredObject(key=key, size_bytes=size))
+        except OSError as exc:
+            raise self._unavailable(exc, prefix, directory) from exc
+        found.sort(key=lambda stored: stored.key)
+        return found
+
+    # --- deletes and health ----------------------------------------------------------------
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix``, then the directories left empty; return count.
+
+        The empty prefix (everything) is refused. Temp files of writes in progress are left.
+        """
+        if not prefix:
+            raise InvalidRequestError("Refusing to delete every object in the store.")
+        deleted = 0
+        directories: set[Path] = set()
+        for stored in self._scan(validate_prefix(prefix)):
+            path = self.root.joinpath(*stored.key.split("/"))
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise self._unavailable(exc, stored.key, path) from exc
+            deleted += 1
+            directories.add(path.parent)
+        self._remove_empty_dirs(directories)
+        return deleted
+
+    def _remove_empty_dirs(self, directories: set[Path]) -> None:
+        # Deepest first, walking up until a directory is not empty or the root is reached.
+        for directory in sorted(directories, key=lambda p: len(p.parts), reverse=True):
+            current = directory
+            while current != self.root and self.root in current.parents:
+                try:
+                    current.rmdir()
+                except OSError:
+                    break  # not empty (or already gone, or busy): leave it
+                current = current.parent
+
+    def check(self) -> None:
+        """Create the root if needed and prove it writable by writing and deleting a probe."""
+        probe = self.root / _temp_name(".check")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with probe.open("xb") as out:
+                out.write(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                probe.unlink(missing_ok=True)
+            raise StorageUnavailableError(path=str(self.root), error=repr(exc)) from exc
+
+
+def _raise(exc: OSError) -> None:
+    raise exc

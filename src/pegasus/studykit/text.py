@@ -1,0 +1,257 @@
+"""Text handling for study kits: words, stopwords and sentences with their times."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pegasus.transcription.schemas import Segment, Transcript
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# English function words plus the fillers of spoken lectures ("okay", "gonna", "kind of").
+STOPWORDS: frozenset[str] = _word_set(
+    """
+    a about above across after afterwards again against all almost alone along already also
+    although always am among amongst an and another any anybody anyhow anyone anything anyway
+    anywhere are aren't around as at back be became because become becomes becoming been before
+    beforehand behind being below beside besides between beyond both but by can can't cannot
+    could couldn't did didn't do does doesn't doing don't done down during each either else
+    elsewhere enough etc even ever every everybody everyone everything everywhere except few
+    for former formerly from further had hadn't has hasn't have haven't having he he'd he'll
+    he's hence her here here's hers herself him himself his how how's however i i'd i'll i'm
+    i've if in indeed instead into is isn't it it'd it'll it's its itself just least less let
+    let's many may maybe me meanwhile might mine more moreover most mostly much must mustn't my
+    myself namely neither never nevertheless next no nobody none nor not nothing now nowhere of
+    off often on once one ones only onto or other others otherwise our ours ourselves out over
+    own per perhaps please quite rather same say says said see seem seemed seems several shall
+    she she'd she'll she's should shouldn't since so some somebody somehow someone something
+    sometime sometimes somewhere still such than that that's the their theirs them themselves
+    then thence there there's thereafter thereby therefore therein these they they'd they'll
+    they're they've this those though through throughout thus to together too toward towards
+    under unless until up upon us very via was wasn't we we'd we'll we're we've well were
+    weren't what what's whatever when whenever where where's whereas wherever whether which
+    while who who's whoever whole whom whose why will with within without won't would wouldn't
+    yet you you'd you'll you're you've your yours yourself yourselves
+    actually ah alright basically bit bunch called call calls couple definitely erm everyone
+    example first folks get gets getting go goes going gonna good got gotta guys hello hey hmm
+    kind know known last like likely literally little look looking lot lots make makes making
+    mean means mm need okay ok pretty probably put really right second sort stuff sure talk
+    talking tell thank thanks thing things think third today try uh uhm um use used uses using
+    wanna want way ways yeah yes
+    came come comes coming did does find finds found gave give gives giving happen happened
+    happening happens keep keeps kept show showed shown shows take taken takes taking took
+    """
+)
+
+WORD_RE = re.compile(r"[^\W_]+(?:['\u2019\-][^\W_]+)*")
+
+_CLOSERS = "\"')]}\u201d\u2019\u00bb"
+_OPENERS = "\"'([{\u201c\u2018\u00ab"
+_ATTACHING = ",.;:!?\u2026)]}\"'\u201d\u2019\u00bb%"
+_ABBREVIATIONS = _word_set(
+    "al approx cf dr e.g eq eqs fig figs i.e jr mr mrs ms nos prof resp sr st vs"
+)
+_INITIALISM = re.compile(r"(?:[a-z]\.)+[a-z]")
+# Unpunctuated speech still needs sentences: cut at a segment end past this many tokens,
+# and anywhere past the hard limit.
+_SOFT_MAX_TOKENS = 40
+_HARD_MAX_TOKENS = 80
+_PLURAL_EXCEPTIONS = _word_set("series species news physics mathematics genus chaos lens")
+
+
+@dataclass(frozen=True, slots=True)
+class TimedToken:
+    """A whitespace-separated token of the transcript and its time span."""
+
+    text: str
+    start: float
+    end: float
+    segment_end: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TimedWord:
+    """A word inside a sentence; ``breaks_before`` is set when punctuation precedes it."""
+
+    text: str
+    lower: str
+    norm: str
+    start: float
+    end: float
+    breaks_before: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TimedSentence:
+    """A sentence of the transcript, its time span and its words."""
+
+    index: int
+    text: str
+    start: float
+    end: float
+    words: tuple[TimedWord, ...]
+
+    def chunks(self) -> list[list[TimedWord]]:
+        """The runs of words not separated by punctuation (term candidates never cross one)."""
+        runs: list[list[TimedWord]] = []
+        for word in self.words:
+            if word.breaks_before or not runs:
+                runs.append([])
+            runs[-1].append(word)
+        return runs
+
+
+def tokenize(text: str) -> list[str]:
+    """The words of ``text``, lower-cased, punctuation dropped."""
+    return [_lower(m.group()) for m in WORD_RE.finditer(text)]
+
+
+def normalize(word: str) -> str:
+    """A light singular form of a lower-cased word, so "reactions" counts as "reaction"."""
+    if len(word) <= 3 or word in _PLURAL_EXCEPTIONS or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("sses"):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def is_stopword(word: str) -> bool:
+    return word in STOPWORDS
+
+
+def is_content_word(word: str) -> bool:
+    """Whether a lower-cased word carries meaning: not a stopword, not a bare number."""
+    return len(word) >= 2 and word not in STOPWORDS and any(c.isalpha() for c in word)
+
+
+def split_sentences(text: str) -> list[str]:
+    """``text`` split into sentences at terminal punctuation (abbreviations respected)."""
+    tokens = [TimedToken(t, 0.0, 0.0) for t in text.split()]
+    return [s.text for s in _group_sentences(tokens)]
+
+
+def join_tokens(tokens: Iterable[str]) -> str:
+    """Tokens joined by spaces, except that bare punctuation sticks to the token before it."""
+    out = ""
+    for token in tokens:
+        if out and token and all(c in _ATTACHING for c in token):
+            out += token
+        elif token:
+            out = f"{out} {token}" if out else token
+    return out
+
+
+def timed_tokens(transcript: Transcript) -> list[TimedToken]:
+    """Every token of the transcript with its time: word times, or proportional to position."""
+    tokens: list[TimedToken] = []
+    for segment in transcript.segments:
+        seg_tokens = _segment_tokens(segment)
+        if seg_tokens:
+            last = seg_tokens[-1]
+            seg_tokens[-1] = TimedToken(last.text, last.start, last.end, segment_end=True)
+            tokens.extend(seg_tokens)
+    return tokens
+
+
+def timed_sentences(transcript: Transcript) -> list[TimedSentence]:
+    """The transcript's sentences, each with the start of its first and end of its last word."""
+    return _group_sentences(timed_tokens(transcript))
+
+
+def _segment_tokens(segment: Segment) -> list[TimedToken]:
+    seg_start = segment.start
+    seg_end = max(segment.end, segment.start)
+    words = [w for w in segment.words if w.word.strip()]
+    if words:
+        return [TimedToken(w.word.strip(), w.start, max(w.end, w.start)) for w in words]
+    parts = segment.text.split()
+    if not parts:
+        return []
+    total = sum(len(p) for p in parts) + len(parts) - 1
+    duration = seg_end - seg_start
+    tokens = []
+    offset = 0
+    for part in parts:
+        start = seg_start + duration * offset / total
+        offset += len(part)
+        tokens.append(TimedToken(part, start, seg_start + duration * offset / total))
+        offset += 1
+    return tokens
+
+
+def _group_sentences(tokens: Sequence[TimedToken]) -> list[TimedSentence]:
+    sentences: list[TimedSentence] = []
+    current: list[TimedToken] = []
+    for i, token in enumerate(tokens):
+        current.append(token)
+        following = tokens[i + 1].text if i + 1 < len(tokens) else None
+        if (
+            following is None
+            or _ends_sentence(token.text, following)
+            or (token.segment_end and len(current) >= _SOFT_MAX_TOKENS)
+            or len(current) >= _HARD_MAX_TOKENS
+        ):
+            sentence = _make_sentence(len(sentences), current)
+            if sentence is not None:
+                sentences.append(sentence)
+            current = []
+    return sentences
+
+
+def _ends_sentence(token: str, following: str) -> bool:
+    core = token.rstrip(_CLOSERS)
+    if not core:
+        return False
+    if core[-1] in "!?\u2026":
+        return True
+    if core[-1] != ".":
+        return False
+    stem = _lower(core[:-1].lstrip(_OPENERS))
+    if stem in _ABBREVIATIONS or _INITIALISM.fullmatch(stem):
+        return False
+    first = following.lstrip(_OPENERS)[:1]
+    return not first.islower()
+
+
+def _make_sentence(index: int, tokens: Sequence[TimedToken]) -> TimedSentence | None:
+    words: list[TimedWord] = []
+    pending_break = False
+    for token in tokens:
+        position = 0
+        for match in WORD_RE.finditer(token.text):
+            text = match.group()
+            lower = _lower(text)
+            gap = token.text[position : match.start()]
+            words.append(
+                TimedWord(
+                    text=text,
+                    lower=lower,
+                    norm=normalize(lower),
+                    start=token.start,
+                    end=token.end,
+                    breaks_before=pending_break or bool(gap),
+                )
+            )
+            pending_break = False
+            position = match.end()
+        if token.text[position:]:
+            pending_break = True
+    text = join_tokens(t.text for t in tokens)
+    if not text:
+        return None
+    return TimedSentence(
+        index=index, text=text, start=tokens[0].start, end=tokens[-1].end, words=tuple(words)
+    )
+
+
+def _lower(text: str) -> str:
+    return text.lower().replace("\u2019", "'")

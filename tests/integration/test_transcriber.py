@@ -1,0 +1,177 @@
+"""Transcriber on real speech with the bundled tiny.en model, and its repeat collapsing."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import wave
+from pathlib import Path
+
+import pytest
+
+from pegasus.config import TranscriptionSettings
+from pegasus.errors import ModelUnavailableError
+from pegasus.media.transcode import transcode_to_wav16k
+from pegasus.transcription.schemas import Transcript
+from pegasus.transcription.transcriber import Transcriber, collapse_repeats, default_model_path
+from tests.support.audio import synthesize_speech
+
+TEXT = (
+    "Photosynthesis converts light energy into chemical energy. "
+    "Plants store this energy as sugar in their leaves. "
+    "The oxygen we breathe is released by the same process."
+)
+
+
+# --- collapse_repeats: pure ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Thank you. Thank you. Thank you.", "Thank you."),
+        ("the the the cell wall", "the cell wall"),
+        ("I think I think I think that is right", "I think that is right"),
+        ("So, so, so SO the membrane", "So the membrane"),
+        ("we go round and round and round and round", "we go round and round"),
+        ("a b c a b c a b c a b c d", "a b c d"),
+        ("  spaced    out   words ", "spaced out words"),
+        ("", ""),
+    ],
+)
+def test_collapse_repeats_reduces_runs_of_three_or_more(text: str, expected: str) -> None:
+    assert collapse_repeats(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Photosynthesis converts light energy into chemical energy.",
+        "very very important",  # twice is speech, not a loop
+        "one two one two",
+        "It is what it is.",
+        "- - -",  # punctuation alone is not a phrase
+    ],
+)
+def test_collapse_repeats_keeps_ordinary_speech(text: str) -> None:
+    assert collapse_repeats(text) == text
+
+
+def test_collapse_repeats_catches_runs_revealed_by_collapsing() -> None:
+    looped = "no no no way " * 3 + "out"
+
+    assert collapse_repeats(looped) == "no way out"
+
+
+# --- model loading ---------------------------------------------------------------------------
+
+
+def test_default_model_is_the_bundled_tiny_en() -> None:
+    path = default_model_path()
+
+    assert (path / "model.bin").is_file()
+    assert (path / "tokenizer.json").is_file()
+
+
+def test_missing_model_directory_is_reported(tmp_path: Path) -> None:
+    settings = TranscriptionSettings(model_path=tmp_path / "nowhere")
+
+    with pytest.raises(ModelUnavailableError, match="PEGASUS_TRANSCRIPTION_MODEL_PATH") as caught:
+        Transcriber(settings)
+    assert "model.bin" in caught.value.message
+    assert caught.value.code == "transcription.model_unavailable"
+
+
+def test_unloadable_model_is_reported(tmp_path: Path) -> None:
+    broken = tmp_path / "model"
+    shutil.copytree(default_model_path(), broken, ignore=shutil.ignore_patterns("model.bin"))
+    (broken / "model.bin").write_bytes(b"not a model")
+
+    with pytest.raises(ModelUnavailableError, match="could not be loaded"):
+        Transcriber(TranscriptionSettings(model_path=broken))
+
+
+# --- transcription (slow: runs the model) ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lecture_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 11 s of speech, uploaded as m4a and transcoded like the pipeline does."""
+    root = tmp_path_factory.mktemp("speech")
+    upload = synthesize_speech(TEXT, root / "lecture.m4a", fmt="m4a")
+    wav = root / "lecture.wav"
+    transcode_to_wav16k(upload, wav, max_duration_seconds=600)
+    return wav
+
+
+def words_of(transcript: Transcript) -> list[str]:
+    return re.findall(r"[a-z]+", transcript.text.lower())
+
+
+def assert_word_times_are_sane(transcript: Transcript) -> None:
+    words = [w for s in transcript.segments for w in s.words]
+    assert words, "no word timestamps"
+    for word in words:
+        assert 0 <= word.start <= word.end <= transcript.duration_seconds
+    starts = [w.start for w in words]
+    assert starts == sorted(starts)
+    for segment in transcript.segments:
+        assert 0 <= segment.start <= segment.end <= transcript.duration_seconds
+        assert segment.words[0].start >= segment.start
+        assert segment.words[-1].end <= segment.end
+
+
+@pytest.mark.slow
+def test_transcribes_the_spoken_words(lecture_wav: Path) -> None:
+    progress: list[tuple[float, str]] = []
+
+    transcript = Transcriber(TranscriptionSettings()).transcribe(
+        lecture_wav, on_progress=lambda fraction, message: progress.append((fraction, message))
+    )
+
+    assert transcript.language == "en"
+    assert transcript.duration_seconds == pytest.approx(10.7, abs=1.0)
+    spoken = words_of(transcript)
+    for word in ("photosynthesis", "chemical", "energy", "plants", "oxygen", "released"):
+        assert word in spoken
+    assert_word_times_are_sane(transcript)
+    assert progress[-1] == (1.0, "Transcribed 0:11 of 0:11")
+    fractions = [fraction for fraction, _ in progress]
+    assert fractions == sorted(fractions)
+
+
+@pytest.mark.slow
+def test_windows_are_transcribed_with_absolute_times(lecture_wav: Path) -> None:
+    settings = TranscriptionSettings(window_seconds=4.0)
+    progress: list[str] = []
+
+    transcript = Transcriber(settings).transcribe(
+        lecture_wav, on_progress=lambda _fraction, message: progress.append(message)
+    )
+
+    assert_word_times_are_sane(transcript)
+    late = [w for s in transcript.segments for w in s.words if w.start >= 4.0]
+    assert len(late) >= 8, "speech after the first window is missing or kept window-relative"
+    assert max(w.end for w in late) > 8.0
+    assert any(s.start >= 8.0 for s in transcript.segments)
+    # A word cut by a window boundary may be misheard, but the rest of the speech is there.
+    spoken = words_of(transcript)
+    for word in ("photosynthesis", "chemical", "store", "sugar", "released", "process"):
+        assert word in spoken
+    assert "Transcribed 0:04 of 0:11" in progress
+    assert "Transcribed 0:08 of 0:11" in progress
+
+
+@pytest.mark.slow
+def test_silence_yields_no_segments(tmp_path: Path) -> None:
+    wav = tmp_path / "silence.wav"
+    with wave.open(str(wav), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(b"\x00\x00" * 16_000 * 3)
+
+    transcript = Transcriber(TranscriptionSettings()).transcribe(wav)
+
+    assert transcript.segments == []
+    assert transcript.duration_seconds == 3.0

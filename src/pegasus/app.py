@@ -72,6 +72,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.prepare_storage()
         workers = EmbeddedWorkers(runtime) if settings.server.run_consumer else None
         if workers:
             workers.start()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import SecretStr
 import uvicorn
 
 from pegasus.accounts.service import create_token, create_user, has_users
@@ -22,7 +23,11 @@ from pegasus.queue.consumer import run_worker
 from pegasus.runtime import build_runtime
 from pegasus.services import process_file, upgrade_database
 
-app = typer.Typer(help="Pegasus: lecture recordings in, study kits out.", no_args_is_help=True)
+app = typer.Typer(
+    help="Pegasus: lecture recordings in, study kits out.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold secrets
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -110,7 +115,7 @@ def process(
         scratch_settings = settings.model_copy(
             update={
                 "database": settings.database.model_copy(
-                    update={"url": f"sqlite:///{root / 'pegasus.db'}"}
+                    update={"url": SecretStr(f"sqlite:///{root / 'pegasus.db'}")}
                 ),
                 "storage": settings.storage.model_copy(
                     update={"backend": "local", "root": root / "objects"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+import structlog
 from huey.api import Huey
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, func, select
@@ -14,6 +15,7 @@ from pegasus.config import Settings
 from pegasus.db.base import utcnow
 from pegasus.db.models import StageRun, StageStatus
 from pegasus.db.session import build_engine, build_session_factory, unit_of_work
+from pegasus.errors import PegasusError
 from pegasus.observability.metrics import PipelineMetrics, QueueDepthCollector
 from pegasus.pipeline.base import Stage
 from pegasus.pipeline.export import ExportStage
@@ -26,6 +28,8 @@ from pegasus.queue.reconciler import ReconcilerThread
 from pegasus.storage.base import ObjectStore
 from pegasus.storage.factory import build_object_store
 from pegasus.transcription.transcriber import Transcriber
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -86,6 +90,14 @@ class Runtime:
                 .group_by(StageRun.stage)
             ).all()
         return {stage: int(count) for stage, count in rows}
+
+    def prepare_storage(self) -> None:
+        """Check the store at start (creating the bucket when configured to); a store that
+        is down is logged, not fatal: /readyz reports it and stages retry."""
+        try:
+            self.store.check()
+        except PegasusError as exc:
+            log.warning("storage.unavailable_at_start", code=exc.code, detail=exc.message)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -18,6 +18,7 @@ import pytest
 from botocore.config import Config
 from mypy_boto3_s3 import S3Client
 from pydantic import SecretStr
+from tests.support.moto_server import free_port
 
 from pegasus.config import StorageSettings
 from pegasus.errors import (
@@ -30,7 +31,6 @@ from pegasus.storage.base import ObjectStore, StoredObject
 from pegasus.storage.factory import build_object_store
 from pegasus.storage.local import LocalObjectStore
 from pegasus.storage.s3 import S3ObjectStore
-from support.moto_server import free_port, moto_s3_server
 
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing-secret"
@@ -41,9 +41,9 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    with moto_s3_server() as endpoint:
-        yield endpoint
+def moto_endpoint(s3_endpoint: str) -> str:
+    """The session's moto server (see tests/conftest.py)."""
+    return s3_endpoint
 
 
 def _s3_store(endpoint: str, bucket: str | None = None, *, create: bool = True) -> S3ObjectStore:
@@ -277,7 +277,7 @@ def test_delete_prefix_removes_exactly_the_prefix(store: ObjectStore) -> None:
 
 
 def test_delete_prefix_handles_more_than_one_batch(store: ObjectStore) -> None:
-    for index in range(1005):
+    for index in range(1005):  # S3 deletes at most 1000 keys per request
         store.put_bytes(f"many/{index:04d}", b"")
     store.put_bytes("other/keep", b"kept")
 

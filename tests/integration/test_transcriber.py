@@ -12,9 +12,15 @@ import pytest
 from pegasus.config import TranscriptionSettings
 from pegasus.errors import ModelUnavailableError
 from pegasus.media.transcode import transcode_to_wav16k
-from pegasus.transcription.schemas import Transcript
-from pegasus.transcription.transcriber import Transcriber, collapse_repeats, default_model_path
-from tests.support.audio import synthesize_speech
+from pegasus.transcription.schemas import Segment, Transcript, Word
+from pegasus.transcription.transcriber import (
+    Transcriber,
+    collapse_repeated_words,
+    collapse_repeats,
+    default_model_path,
+    merge_repeated_segments,
+)
+from support.audio import synthesize_speech
 
 TEXT = (
     "Photosynthesis converts light energy into chemical energy. "
@@ -30,6 +36,7 @@ TEXT = (
     ("text", "expected"),
     [
         ("Thank you. Thank you. Thank you.", "Thank you."),
+        ("Thank you, thank you, thank you!", "Thank you!"),
         ("the the the cell wall", "the cell wall"),
         ("I think I think I think that is right", "I think that is right"),
         ("So, so, so SO the membrane", "So the membrane"),
@@ -61,6 +68,39 @@ def test_collapse_repeats_catches_runs_revealed_by_collapsing() -> None:
     looped = "no no no way " * 3 + "out"
 
     assert collapse_repeats(looped) == "no way out"
+
+
+def test_collapsed_words_span_the_whole_run() -> None:
+    words = [
+        Word(start=0.0, end=0.5, word=" Thank"),
+        Word(start=0.5, end=1.0, word=" you."),
+        Word(start=1.0, end=1.5, word=" Thank"),
+        Word(start=1.5, end=2.0, word=" you."),
+        Word(start=2.0, end=2.5, word=" Thank"),
+        Word(start=2.5, end=3.0, word=" you!"),
+        Word(start=3.0, end=3.4, word=" Bye."),
+    ]
+
+    assert collapse_repeated_words(words) == [
+        Word(start=0.0, end=0.5, word=" Thank"),
+        Word(start=0.5, end=3.0, word=" you!"),
+        Word(start=3.0, end=3.4, word=" Bye."),
+    ]
+
+
+def test_consecutive_identical_segments_are_merged() -> None:
+    segments = [
+        Segment(start=0.0, end=2.0, text="Light energy."),
+        Segment(start=2.0, end=4.0, text="light energy"),
+        Segment(start=4.0, end=6.0, text="Chemical energy."),
+        Segment(start=6.0, end=8.0, text="Light energy."),
+    ]
+
+    assert merge_repeated_segments(segments) == [
+        Segment(start=0.0, end=4.0, text="Light energy."),
+        Segment(start=4.0, end=6.0, text="Chemical energy."),
+        Segment(start=6.0, end=8.0, text="Light energy."),
+    ]
 
 
 # --- model loading ---------------------------------------------------------------------------

@@ -13,7 +13,9 @@ from pegasus.media.windows import iter_windows, wav_duration
 RATE = 16_000
 
 
-def write_wav(path: Path, samples: np.ndarray[tuple[int], np.dtype[np.int16]], rate: int = RATE) -> Path:
+def write_wav(
+    path: Path, samples: np.ndarray[tuple[int], np.dtype[np.int16]], rate: int = RATE
+) -> Path:
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)

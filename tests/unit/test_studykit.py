@@ -31,7 +31,7 @@ LECTURE = [
     "The light reactions also make ATP and NADPH, which carry energy to the second stage.",
     "The Calvin cycle is the second stage, and it happens in the stroma of the chloroplast.",
     "During the Calvin cycle, the enzyme rubisco fixes carbon dioxide into sugar.",
-    "So the light reactions capture energy, and the Calvin cycle uses that energy to build glucose.",
+    "So the light reactions capture energy, and the Calvin cycle uses it to build glucose.",
     "Okay, that's it for today.",
 ]
 
@@ -253,6 +253,28 @@ def test_a_term_said_once_counts_only_when_it_is_defined() -> None:
     assert "umbrella" not in terms
 
 
+def test_a_defined_term_outranks_a_more_frequent_undefined_one() -> None:
+    transcript = make_transcript(
+        [
+            "Osmosis is the movement of water across a membrane.",
+            "The membrane lets water through, so osmosis can happen.",
+            "Every cell has a membrane around it.",
+        ]
+    )
+    one_term = Preset(
+        key="one-term",
+        name="One term",
+        description="",
+        outputs=("transcript", "key_terms"),
+        exports=(),
+        key_term_count=1,
+    )
+
+    [term] = generate_kit(transcript, one_term).key_terms
+
+    assert (term.term, term.occurrences) == ("osmosis", 2)
+
+
 def test_whisper_style_words_with_leading_spaces() -> None:
     transcript = make_transcript(LECTURE, leading_space=True)
 
@@ -314,7 +336,9 @@ def test_generation_is_deterministic(lecture: Transcript) -> None:
 
 
 def test_split_sentences_respects_abbreviations() -> None:
-    text = "Dr. Smith studies cells, e.g. neurons. They fire 3.5 times! Do they rest? yes, at night."
+    text = (
+        "Dr. Smith studies cells, e.g. neurons. They fire 3.5 times! Do they rest? yes, at night."
+    )
 
     assert split_sentences(text) == [
         "Dr. Smith studies cells, e.g. neurons.",
@@ -337,7 +361,7 @@ def test_unpunctuated_speech_is_cut_at_segment_ends() -> None:
 
 
 def test_tokenize_and_content_words() -> None:
-    assert tokenize("Plants’ cells don't store CO2 — 1984!") == [
+    assert tokenize("Plants\u2019 cells don't store CO2 — 1984!") == [
         "plants",
         "cells",
         "don't",

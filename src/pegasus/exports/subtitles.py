@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 
 from pegasus.transcription.schemas import Segment, Transcript
 
@@ -17,6 +16,7 @@ LINE_CHARS = 42
 MIN_CUE_MS = 200
 
 _ATTACHING = ",.;:!?\u2026)]}\"'\u201d\u2019\u00bb%"
+_CLOSERS = "\"')]}\u201d\u2019\u00bb"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,8 @@ def _proportional_units(text: str, start: float, end: float) -> list[_Unit]:
 
 
 def _split(units: Sequence[_Unit]) -> list[list[_Unit]]:
-    """Fewest groups of roughly equal size that each fit in a cue (a single word always fits)."""
+    """The fewest groups that each fit in a cue (a single word always fits); among those,
+    groups of even size cut at sentence or clause ends where possible."""
     texts = [u.text for u in units]
     chars = len(_join(texts))
     seconds = units[-1].end - units[0].start
@@ -114,24 +115,36 @@ def _split(units: Sequence[_Unit]) -> list[list[_Unit]]:
     else:
         positions, total = [u.start - units[0].start for u in units], seconds
     groups_needed = max(math.ceil(chars / MAX_CUE_CHARS), math.ceil(seconds / MAX_CUE_SECONDS), 1)
-    for n in range(groups_needed, len(units)):
-        groups = _partition(units, positions, total, n)
-        if all(_fits(g) for g in groups):
-            return groups
-    return [[u] for u in units]
+    share = total / groups_needed or 1.0
+
+    # best[j]: (groups, cost) of the best split of units[:j]; compared groups first.
+    best: list[tuple[int, float]] = [(0, 0.0)]
+    back: list[int] = [0]
+    for j in range(1, len(units) + 1):
+        options = []
+        for i in range(j - 1, -1, -1):
+            if i < j - 1 and not _fits(units[i:j]):
+                break  # a longer group cannot fit either
+            size = (positions[j] if j < len(units) else total) - positions[i]
+            cost = ((size - share) / share) ** 2 + (_cut_penalty(units[i - 1].text) if i else 0)
+            options.append(((best[i][0] + 1, best[i][1] + cost), i))
+        score, i = min(options)
+        best.append(score)
+        back.append(i)
+    groups = []
+    j = len(units)
+    while j > 0:
+        groups.append(list(units[back[j] : j]))
+        j = back[j]
+    return groups[::-1]
 
 
-def _partition(
-    units: Sequence[_Unit], positions: Sequence[float], total: float, n: int
-) -> list[list[_Unit]]:
-    """``units`` cut into ``n`` groups at the word boundaries nearest to equal shares."""
-    cuts = [0]
-    for k in range(1, n):
-        lowest, highest = cuts[-1] + 1, len(units) - (n - k)
-        target = total * k / n
-        cuts.append(min(range(lowest, highest + 1), key=lambda i: abs(positions[i] - target)))
-    cuts.append(len(units))
-    return [list(units[a:b]) for a, b in pairwise(cuts)]
+def _cut_penalty(previous_word: str) -> float:
+    """How badly a cue break after this word reads: none after a sentence, some mid-clause."""
+    last = previous_word.rstrip(_CLOSERS)[-1:]
+    if last in (".", "!", "?", "\u2026"):
+        return 0.0
+    return 0.2 if last in (",", ";", ":") else 0.6
 
 
 def _fits(group: Sequence[_Unit]) -> bool:

@@ -47,6 +47,7 @@ class EmbeddedWorkers:
 def run_worker(runtime: Runtime) -> None:
     """Block running a Huey consumer and the reconciler until SIGINT/SIGTERM."""
     settings = runtime.settings.queue
+    runtime.prepare_storage()
     reconciler = runtime.reconciler()
     reconciler.run_once()  # pick up what was lost while no worker ran
     reconciler.start()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import string
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -105,8 +105,7 @@ class Transcriber:
         for window in iter_windows(wav_path, self.settings.window_seconds):
             started = time.monotonic()
             found, detected = self._transcribe_window(window, language, hotwords, progress)
-            for segment in found:
-                _append_merging_repeats(segments, segment)
+            segments.extend(found)
             if language is None and found:
                 language = detected
             progress.report(window.offset_seconds + window.duration_seconds)
@@ -117,7 +116,11 @@ class Transcriber:
                 segments=len(found),
                 wall_seconds=round(time.monotonic() - started, 3),
             )
-        return Transcript(language=language or "en", duration_seconds=total, segments=segments)
+        return Transcript(
+            language=language or "en",
+            duration_seconds=total,
+            segments=merge_repeated_segments(segments),
+        )
 
     def _transcribe_window(
         self,
@@ -148,7 +151,7 @@ class Transcriber:
             words = [
                 Word(start=place(w.start), end=place(w.end), word=w.word) for w in (raw.words or [])
             ]
-            words = _collapse_words(words)
+            words = collapse_repeated_words(words)
             text = collapse_repeats(raw.text.strip())
             if not text:
                 continue
@@ -241,7 +244,7 @@ def collapse_repeats(text: str) -> str:
     return " ".join(_with_tail(tokens[item], tokens[tail]) for item, tail in plan)
 
 
-def _collapse_words(words: Sequence[Word]) -> list[Word]:
+def collapse_repeated_words(words: Sequence[Word]) -> list[Word]:
     """``collapse_repeats`` for timed words: a collapsed run spans the whole run's time."""
     plan = _collapse_plan([_normalize(w.word) for w in words])
     return [
@@ -256,12 +259,15 @@ def _collapse_words(words: Sequence[Word]) -> list[Word]:
     ]
 
 
-def _append_merging_repeats(segments: list[Segment], segment: Segment) -> None:
-    """Append ``segment``, or stretch the previous one when it says the very same thing."""
-    if segments and _normalize_text(segments[-1].text) == _normalize_text(segment.text):
-        segments[-1] = segments[-1].model_copy(update={"end": max(segments[-1].end, segment.end)})
-    else:
-        segments.append(segment)
+def merge_repeated_segments(segments: Iterable[Segment]) -> list[Segment]:
+    """Merge consecutive segments that say the very same thing into the first, stretched."""
+    merged: list[Segment] = []
+    for segment in segments:
+        if merged and _normalize_text(merged[-1].text) == _normalize_text(segment.text):
+            merged[-1] = merged[-1].model_copy(update={"end": max(merged[-1].end, segment.end)})
+        else:
+            merged.append(segment)
+    return merged
 
 
 def _normalize_text(text: str) -> str:

@@ -76,6 +76,9 @@ class Lecture(IdMixin, CreatedAtMixin, Base):
         cascade="all, delete-orphan",
         order_by="(StageRun.queued_at, StageRun.attempt)",
     )
+    artifacts: Mapped[list[Artifact]] = relationship(
+        back_populates="lecture", cascade="all, delete-orphan"
+    )
 
 
 class StageRun(IdMixin, Base):
@@ -122,3 +125,5 @@ class Artifact(IdMixin, CreatedAtMixin, Base):
     content_type: Mapped[str] = mapped_column(String(100), nullable=False)
     size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+
+    lecture: Mapped[Lecture] = relationship(back_populates="artifacts")

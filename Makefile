@@ -1,0 +1,74 @@
+# Pegasus developer commands. `make help` lists them; CI runs `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List every target with one line each
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install Pegasus with its pinned dependencies
+
+.PHONY: lock
+lock: ## Re-pin every dependency into requirements.lock (upgrade on purpose)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pegasus' > requirements.lock
+
+.PHONY: migrate
+migrate: $(STAMP) ## Apply database migrations (PEGASUS_DATABASE_URL, default SQLite under ./var)
+	$(BIN)/pegasus db upgrade
+
+.PHONY: run
+run: migrate ## Serve on http://127.0.0.1:8000 with the embedded default (SQLite, ./var, Huey)
+	$(BIN)/pegasus serve
+
+.PHONY: worker
+worker: $(STAMP) ## Run a queue worker (for PEGASUS_QUEUE_URL=redis://...)
+	$(BIN)/pegasus worker
+
+.PHONY: system-deps
+system-deps: ## Install the Debian packages tests need (espeak-ng) and start PostgreSQL/Redis
+	./scripts/ensure-apt.sh
+	./scripts/ensure-services.sh
+
+.PHONY: lint
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: format
+format: $(STAMP) ## Apply ruff formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: types
+types: $(STAMP) ## mypy --strict over src, tests and bench
+	$(BIN)/mypy
+
+.PHONY: unit
+unit: $(STAMP) ## Fast tests without services (tests/unit)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: test
+test: system-deps $(STAMP) lint types ## Everything CI runs: deps, lint, types, the whole suite
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: $(STAMP) system-deps ## Benchmarks: peak RSS and speed of transcribing 30 minutes
+	$(BIN)/python bench/transcribe_rss.py --minutes 30
+
+.PHONY: clean
+clean: ## Remove caches (keeps .venv and ./var)
+	rm -rf .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,5 @@
+"""`python -m pegasus` is the `pegasus` command."""
+
+from pegasus.cli import main
+
+main()

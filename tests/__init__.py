@@ -1,0 +1,1 @@
+"""Pegasus test suite."""

@@ -1,0 +1,162 @@
+"""The HTTP flow end to end, on both columns, with real servers and workers.
+
+Embedded: SQLite + local files + Huey on SQLite with workers inside `pegasus serve`.
+Scaled: PostgreSQL + S3 (moto server) + Huey on Redis with a separate `pegasus worker`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import srt
+import webvtt
+
+from pegasus.transcription.schemas import Transcript
+from tests.conftest import SPOKEN_WORDS, Recordings
+from tests.support.deployment import Api, Deployment
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"[^a-z ]+", " ", text.lower())
+
+
+def _assert_spoken(text: str) -> None:
+    found = _normalise(text)
+    missing = [word for word in SPOKEN_WORDS if word not in found]
+    # tiny.en may mishear a word of espeak's robotic voice; most must be there.
+    assert len(missing) <= 1, f"missing {missing} in {text[:500]!r}"
+
+
+@pytest.fixture(scope="module")
+def learner(deployment: Deployment) -> Iterator[Api]:
+    api = Api(deployment, deployment.create_user("learner@example.org"))
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="module")
+def course(learner: Api) -> dict[str, Any]:
+    return learner.create_course("Biology 101")
+
+
+@pytest.fixture(scope="module")
+def finished_lecture(learner: Api, course: dict[str, Any], recordings: Recordings) -> dict[str, Any]:
+    response = learner.upload(
+        course["id"], recordings.lecture_m4a, content_type="audio/mp4", title="Photosynthesis"
+    )
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["status"] in ("queued", "processing")
+    assert accepted["stages"][0]["stage"] == "ingest"
+    return learner.wait_for(accepted["id"])
+
+
+def test_health_and_readiness(deployment: Deployment, learner: Api) -> None:
+    assert learner.client.get("/healthz").json() == {"status": "ok"}
+    ready = learner.client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "storage": "ok", "queue": "ok"}
+    assert "pegasus_queue_depth" in learner.client.get("/metrics").text
+    assert learner.client.get("/openapi.json").json()["info"]["title"] == "Pegasus"
+
+
+def test_courses_and_presets(learner: Api, course: dict[str, Any]) -> None:
+    listed = learner.client.get("/api/v1/courses").json()
+    assert [c["id"] for c in listed] == [course["id"]]
+    assert learner.client.get(f"/api/v1/courses/{course['id']}").json()["name"] == "Biology 101"
+    presets = {p["key"]: p for p in learner.client.get("/api/v1/presets").json()}
+    assert {"quick-review", "exam-prep", "full-notes", "captions-only"} <= set(presets)
+    assert "summary" in presets["quick-review"]["outputs"]
+    assert set(presets["captions-only"]["exports"]) >= {"srt", "vtt"}
+
+
+def test_lecture_goes_through_every_stage(finished_lecture: dict[str, Any]) -> None:
+    assert finished_lecture["status"] == "succeeded", finished_lecture
+    assert [s["stage"] for s in finished_lecture["stages"]] == [
+        "ingest", "transcribe", "generate", "export",
+    ]
+    for stage in finished_lecture["stages"]:
+        assert stage["status"] == "succeeded"
+        assert stage["progress"] == 1.0
+        assert stage["error"] is None
+        assert stage["started_at"] <= stage["finished_at"]
+    assert 7.0 < finished_lecture["duration_seconds"] < 20.0
+
+
+def test_transcript_has_the_spoken_words(learner: Api, finished_lecture: dict[str, Any]) -> None:
+    response = learner.client.get(f"/api/v1/lectures/{finished_lecture['id']}/transcript")
+    assert response.status_code == 200
+    transcript = Transcript.model_validate(response.json())
+    assert transcript.language == "en"
+    _assert_spoken(transcript.text)
+    words = [w for s in transcript.segments for w in s.words]
+    assert words, "word timestamps are missing"
+    assert all(0 <= w.start <= w.end <= transcript.duration_seconds + 0.5 for w in words)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content_type"),
+    [
+        ("md", "text/markdown"),
+        ("json", "application/json"),
+        ("srt", "application/x-subrip"),
+        ("vtt", "text/vtt"),
+    ],
+)
+def test_exports_parse_and_contain_the_words(
+    learner: Api, finished_lecture: dict[str, Any], fmt: str, content_type: str
+) -> None:
+    response = learner.client.get(f"/api/v1/lectures/{finished_lecture['id']}/exports/{fmt}")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(content_type)
+    assert response.headers["content-disposition"] == f'attachment; filename="Photosynthesis.{fmt}"'
+    body = response.text
+    if fmt == "md":
+        assert body.startswith("# Photosynthesis")
+        text = body
+    elif fmt == "json":
+        document = json.loads(body)
+        text = Transcript.model_validate(document["transcript"]).text
+        assert document["title"] == "Photosynthesis"
+    elif fmt == "srt":
+        cues = list(srt.parse(body))
+        assert cues and cues[0].index == 1
+        assert all(c.start < c.end for c in cues)
+        text = " ".join(c.content for c in cues)
+    else:
+        cues = list(webvtt.from_buffer(io.StringIO(body)))
+        assert cues
+        text = " ".join(c.text for c in cues)
+    _assert_spoken(text)
+
+
+def test_unknown_export_format_is_a_clear_404(
+    learner: Api, finished_lecture: dict[str, Any]
+) -> None:
+    response = learner.client.get(f"/api/v1/lectures/{finished_lecture['id']}/exports/docx")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert "md" in response.json()["error"]["message"]
+
+
+def test_retry_of_a_succeeded_lecture_is_refused(
+    learner: Api, finished_lecture: dict[str, Any]
+) -> None:
+    response = learner.client.post(f"/api/v1/lectures/{finished_lecture['id']}/retry")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "lecture.nothing_to_retry"
+
+
+def test_lecture_list_shows_status(
+    learner: Api, course: dict[str, Any], finished_lecture: dict[str, Any]
+) -> None:
+    listed = learner.client.get(f"/api/v1/courses/{course['id']}/lectures").json()
+    mine = [lec for lec in listed if lec["id"] == finished_lecture["id"]]
+    assert mine and mine[0]["status"] == "succeeded"

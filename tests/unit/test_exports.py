@@ -1,0 +1,332 @@
+"""Exports: Markdown, JSON, SRT and WebVTT renderings of a transcript and study kit."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+from itertools import pairwise
+
+import pytest
+import srt
+import webvtt
+
+from pegasus.errors import NotFoundError
+from pegasus.exports import EXPORT_FORMATS, get_format, render_export
+from pegasus.exports.json_export import render_json
+from pegasus.exports.markdown import clock, escape, render_markdown
+from pegasus.exports.subtitles import MAX_CUE_CHARS, MAX_CUE_SECONDS, render_srt, render_vtt
+from pegasus.presets import get_preset
+from pegasus.studykit import KeyTerm, StudyKit, SummarySentence, generate_kit
+from pegasus.transcription.schemas import Segment, Transcript, Word
+
+PHRASES = [
+    "Photosynthesis is how plants turn light into sugar.",
+    "Chlorophyll is the green pigment that absorbs the light.",
+    "The Calvin cycle is the second stage of photosynthesis.",
+]
+
+
+def timed_words(text: str, start: float, seconds_per_word: float) -> list[Word]:
+    return [
+        Word(
+            start=round(start + i * seconds_per_word, 3),
+            end=round(start + (i + 0.8) * seconds_per_word, 3),
+            word=token,
+        )
+        for i, token in enumerate(text.split())
+    ]
+
+
+def transcript_of(*segments: Segment) -> Transcript:
+    end = max((s.end for s in segments), default=0.0)
+    return Transcript(language="en", duration_seconds=end, segments=list(segments))
+
+
+def short_lecture() -> Transcript:
+    """Three short segments 0.5 s apart, one word every 0.4 s."""
+    segments = []
+    t = 0.0
+    for phrase in PHRASES:
+        words = timed_words(phrase, t, 0.4)
+        segments.append(Segment(start=t, end=words[-1].end, text=phrase, words=words))
+        t = round(words[-1].end + 0.5, 3)
+    return transcript_of(*segments)
+
+
+def sample_kit() -> StudyKit:
+    return StudyKit(
+        preset="quick-review",
+        summary=[SummarySentence(text=PHRASES[0], start=0.0, end=3.5)],
+        key_terms=[
+            KeyTerm(
+                term="chlorophyll",
+                occurrences=1,
+                score=1.0,
+                first_start=65.2,
+                first_end=65.8,
+                context=PHRASES[1],
+            )
+        ],
+    )
+
+
+def srt_cues(transcript: Transcript) -> list[srt.Subtitle]:
+    return list(srt.parse(render_srt(transcript)))
+
+
+def vtt_cues(transcript: Transcript) -> list[webvtt.Caption]:
+    return webvtt.from_buffer(io.StringIO(render_vtt(transcript))).captions
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# --- formats -------------------------------------------------------------------------------
+
+
+def test_export_formats_have_extension_and_media_type() -> None:
+    assert {k: (f.extension, f.content_type) for k, f in EXPORT_FORMATS.items()} == {
+        "md": ("md", "text/markdown; charset=utf-8"),
+        "json": ("json", "application/json"),
+        "srt": ("srt", "application/x-subrip; charset=utf-8"),
+        "vtt": ("vtt", "text/vtt; charset=utf-8"),
+    }
+    assert get_format("vtt") is EXPORT_FORMATS["vtt"]
+
+
+@pytest.mark.parametrize("key", ["pdf", "", "MD"])
+def test_unknown_format_names_the_valid_ones(key: str) -> None:
+    with pytest.raises(NotFoundError, match="md, json, srt, vtt"):
+        get_format(key)
+    with pytest.raises(NotFoundError):
+        render_export(key, title="t", transcript=short_lecture(), kit=None)
+
+
+@pytest.mark.parametrize("fmt", ["md", "json", "srt", "vtt"])
+def test_render_export_returns_utf8_bytes_of_the_renderer(fmt: str) -> None:
+    transcript = short_lecture()
+    kit = sample_kit()
+    expected = {
+        "md": render_markdown("Biologie für alle", transcript, kit),
+        "json": render_json("Biologie für alle", transcript, kit),
+        "srt": render_srt(transcript),
+        "vtt": render_vtt(transcript),
+    }[fmt]
+
+    data = render_export(fmt, title="Biologie für alle", transcript=transcript, kit=kit)
+
+    assert data == expected.encode("utf-8")
+
+
+# --- SRT and WebVTT ------------------------------------------------------------------------
+
+
+def test_srt_has_one_cue_per_segment_with_its_times_and_text() -> None:
+    transcript = short_lecture()
+
+    cues = srt_cues(transcript)
+
+    assert [c.index for c in cues] == [1, 2, 3]
+    assert [one_line(c.content) for c in cues] == PHRASES
+    for cue, segment in zip(cues, transcript.segments, strict=True):
+        assert cue.start == timedelta(seconds=segment.start)
+        assert cue.end == timedelta(seconds=segment.end)
+
+
+def test_vtt_has_header_and_one_cue_per_segment() -> None:
+    transcript = short_lecture()
+
+    text = render_vtt(transcript)
+    cues = vtt_cues(transcript)
+
+    assert text.startswith("WEBVTT\n\n")
+    assert [one_line(c.text) for c in cues] == PHRASES
+    for cue, segment in zip(cues, transcript.segments, strict=True):
+        assert cue.start_time.in_milliseconds() == round(segment.start * 1000)
+        assert cue.end_time.in_milliseconds() == round(segment.end * 1000)
+
+
+def test_timestamps_past_an_hour() -> None:
+    transcript = transcript_of(Segment(start=3725.5, end=3727.25, text="Late in the lecture."))
+
+    assert "01:02:05,500 --> 01:02:07,250" in render_srt(transcript)
+    assert "01:02:05.500 --> 01:02:07.250" in render_vtt(transcript)
+
+
+def test_long_segment_is_split_at_word_times() -> None:
+    text = (
+        "The light reactions happen in the thylakoid membranes and they use the energy of "
+        "sunlight to split water, release oxygen, and make ATP and NADPH for the Calvin cycle."
+    )
+    words = timed_words(text, 10.0, 0.5)
+    segment = Segment(start=10.0, end=words[-1].end, text=text, words=words)
+
+    cues = srt_cues(transcript_of(segment))
+
+    assert len(cues) >= 3
+    assert " ".join(one_line(c.content) for c in cues) == text
+    word_starts = {timedelta(seconds=w.start) for w in words}
+    word_ends = {timedelta(seconds=w.end) for w in words}
+    for cue in cues:
+        assert len(one_line(cue.content)) <= MAX_CUE_CHARS
+        assert cue.end - cue.start <= timedelta(seconds=MAX_CUE_SECONDS)
+        assert cue.start in word_starts
+        assert cue.end in word_ends
+        assert all(len(line) <= 60 for line in cue.content.splitlines())
+    assert all(a.end <= b.start for a, b in pairwise(cues))
+    assert cues[0].start == timedelta(seconds=10.0)
+    assert cues[-1].end == timedelta(seconds=words[-1].end)
+
+
+def test_long_segment_without_word_times_is_split_in_proportion() -> None:
+    text = " ".join(["chlorophyll absorbs red and blue light"] * 5)  # 194 characters
+    segment = Segment(start=20.0, end=26.0, text=text)
+
+    cues = vtt_cues(transcript_of(segment))
+
+    assert len(cues) == 3
+    assert " ".join(one_line(c.text) for c in cues) == text
+    assert all(len(one_line(c.text)) <= MAX_CUE_CHARS for c in cues)
+    assert cues[0].start_time.in_milliseconds() == 20_000
+    assert cues[-1].end_time.in_milliseconds() == 26_000
+    first_char = 0
+    for cue in cues:
+        expected_ms = 20_000 + 6_000 * first_char / len(text)
+        assert cue.start_time.in_milliseconds() == pytest.approx(expected_ms, abs=1)
+        first_char += len(one_line(cue.text)) + 1
+    assert all(a.end_time <= b.start_time for a, b in pairwise(cues))
+
+
+def test_a_long_quiet_segment_is_split_by_time() -> None:
+    text = "Now we wait for the solution to change colour."
+    words = timed_words(text, 0.0, 2.0)  # 9 words over 18 s
+    cues = srt_cues(transcript_of(Segment(start=0.0, end=17.6, text=text, words=words)))
+
+    assert len(cues) == 3
+    assert all(c.end - c.start <= timedelta(seconds=MAX_CUE_SECONDS) for c in cues)
+    assert " ".join(one_line(c.content) for c in cues) == text
+
+
+def test_zero_and_negative_length_cues_are_lengthened_but_not_into_the_next() -> None:
+    transcript = transcript_of(
+        Segment(start=5.0, end=5.0, text="Zero."),
+        Segment(start=8.0, end=7.0, text="Negative."),
+        Segment(start=8.1, end=9.0, text="Soon after."),
+    )
+
+    cues = srt_cues(transcript)
+
+    assert [(c.start, c.end) for c in cues] == [
+        (timedelta(seconds=5.0), timedelta(seconds=5.2)),
+        (timedelta(seconds=8.0), timedelta(seconds=8.1)),
+        (timedelta(seconds=8.1), timedelta(seconds=9.0)),
+    ]
+
+
+def test_empty_segments_are_skipped_and_numbering_stays_continuous() -> None:
+    transcript = transcript_of(
+        Segment(start=0.0, end=1.0, text="First."),
+        Segment(start=1.0, end=2.0, text="   "),
+        Segment(start=2.0, end=3.0, text="Third."),
+    )
+
+    cues = srt_cues(transcript)
+
+    assert [(c.index, c.content) for c in cues] == [(1, "First."), (2, "Third.")]
+    assert [c.text for c in vtt_cues(transcript)] == ["First.", "Third."]
+
+
+def test_empty_transcript_captions() -> None:
+    transcript = transcript_of()
+
+    assert render_srt(transcript) == ""
+    assert render_vtt(transcript) == "WEBVTT\n"
+    assert vtt_cues(transcript) == []
+
+
+def test_vtt_escapes_markup_characters() -> None:
+    transcript = transcript_of(Segment(start=0.0, end=2.0, text="If a < b & b > c --> a < c"))
+
+    assert "If a &lt; b &amp; b &gt; c --&gt; a &lt; c" in render_vtt(transcript)
+    [cue] = srt_cues(transcript)
+    assert cue.content == "If a < b & b > c -> a < c"
+
+
+# --- JSON ----------------------------------------------------------------------------------
+
+
+def test_json_loads_back_into_transcript_and_kit() -> None:
+    transcript = short_lecture()
+    kit = generate_kit(transcript, get_preset("quick-review"))
+
+    document = json.loads(render_export("json", title="Café 101", transcript=transcript, kit=kit))
+
+    assert list(document) == ["title", "transcript", "study_kit", "schema_version"]
+    assert document["title"] == "Café 101"
+    assert document["schema_version"] == 1
+    assert Transcript.model_validate(document["transcript"]) == transcript
+    assert StudyKit.model_validate(document["study_kit"]) == kit
+
+
+def test_json_keeps_unicode_and_is_indented() -> None:
+    text = render_json("Café 101", transcript_of(), None)
+
+    assert '"title": "Café 101"' in text
+    assert '\n  "study_kit": null,' in text
+    assert json.loads(text)["transcript"] == {
+        "language": "en",
+        "duration_seconds": 0.0,
+        "segments": [],
+    }
+
+
+# --- Markdown ------------------------------------------------------------------------------
+
+
+def test_markdown_has_title_summary_terms_and_timestamped_transcript() -> None:
+    transcript = short_lecture()
+
+    text = render_markdown("Photosynthesis 101", transcript, sample_kit())
+
+    assert text.startswith("# Photosynthesis 101\n")
+    assert "**Duration:** 00:11" in text
+    assert f"## Summary\n\n- {PHRASES[0]} [00:00]\n" in text
+    assert f"## Key terms\n\n- **chlorophyll** [01:05] — {PHRASES[1]}\n" in text
+    assert "## Transcript" in text
+    for segment in transcript.segments:
+        assert f"**[{clock(segment.start)}]** {segment.text}\n" in text
+    assert text.index("## Summary") < text.index("## Key terms") < text.index("## Transcript")
+
+
+def test_markdown_leaves_out_empty_sections() -> None:
+    text = render_markdown("Nothing yet", transcript_of(), None)
+
+    assert text == "# Nothing yet\n\n**Duration:** 00:00 · **Language:** en\n"
+
+
+def test_markdown_without_kit_still_has_the_transcript() -> None:
+    text = render_markdown("Plain", short_lecture(), StudyKit(preset="x", summary=[], key_terms=[]))
+
+    assert "## Summary" not in text
+    assert "## Key terms" not in text
+    assert "**[00:00]** Photosynthesis is how plants turn light into sugar." in text
+
+
+def test_markdown_escapes_user_text() -> None:
+    transcript = transcript_of(Segment(start=0.0, end=2.0, text="Use *args and [links](x) <b>"))
+
+    text = render_markdown("Intro *to* [biology]_", transcript, None)
+
+    assert text.startswith("# Intro \\*to\\* \\[biology\\]\\_\n")
+    assert "Use \\*args and \\[links\\](x) \\<b\\>" in text
+    assert escape("a|b`c") == "a\\|b\\`c"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [(0, "00:00"), (59.9, "00:59"), (65.2, "01:05"), (3599, "59:59"), (3725.5, "1:02:05")],
+)
+def test_clock(seconds: float, expected: str) -> None:
+    assert clock(seconds) == expected

@@ -28,7 +28,6 @@ from pegasus.errors import (
     PegasusError,
     PermissionDeniedError,
     StorageUnavailableError,
-    UploadTooLargeError,
 )
 from pegasus.health import router as health_router
 from pegasus.lectures.routes import router as lectures_router
@@ -44,7 +43,6 @@ STATUS_BY_ERROR: tuple[tuple[type[PegasusError], int], ...] = (
     (NotFoundError, 404),
     (ConflictError, 409),
     (MediaTooLargeError, 413),
-    (UploadTooLargeError, 413),
     (InvalidRequestError, 422),
     (MediaError, 422),
     (StorageUnavailableError, 503),
@@ -213,7 +211,7 @@ class UploadLimitMiddleware:
         if scope["type"] == "http":
             length = dict(scope.get("headers") or []).get(b"content-length")
             if length is not None and length.isdigit() and int(length) > self.limit:
-                error = UploadTooLargeError(
+                error = MediaTooLargeError(
                     f"The file is larger than this server accepts "
                     f"({(self.limit - self.OVERHEAD_BYTES) // (1024 * 1024)} MiB). "
                     "Split the recording or compress it and upload again."

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import SecretStr
 import uvicorn
+from pydantic import SecretStr
 
 from pegasus.accounts.service import create_token, create_user, has_users
 from pegasus.app import create_app

@@ -77,12 +77,6 @@ class UserExistsError(ConflictError):
     code = "user.exists"
 
 
-class UploadTooLargeError(PegasusError):
-    """The file is larger than this server accepts."""
-
-    code = "media.too_large"
-
-
 class ConfigError(PegasusError):
     """The configuration is not valid."""
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.conftest import Recordings
 from tests.support.deployment import Api, Deployment
 
@@ -116,7 +115,8 @@ def test_unknown_preset_names_the_valid_ones(
     before = _lecture_ids(learner, course["id"])
     response = learner.upload(course["id"], recordings.lecture_wav, preset="speed-read")
     message = _error(response, 422, "preset.unknown")
-    assert "quick-review" in message and "speed-read" in message
+    assert "quick-review" in message
+    assert "speed-read" in message
     assert _lecture_ids(learner, course["id"]) == before
     _assert_good_lecture_intact(learner, good_lecture)
 

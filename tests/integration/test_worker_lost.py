@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
-
-from pegasus.db.models import StageRun
 from tests.conftest import Recordings, scaled_deployment
 from tests.support.deployment import Api, Deployment
+
+from pegasus.db.models import StageRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -70,4 +70,3 @@ def test_killed_worker_stage_is_taken_over(scaled: Deployment, recordings: Recor
             assert runs[0].worker_id != runs[1].worker_id
     finally:
         engine.dispose()
-

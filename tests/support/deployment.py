@@ -46,7 +46,8 @@ def run_cli(env: dict[str, str], *args: str, input_text: str | None = None) -> s
     )
     if result.returncode != 0:
         raise AssertionError(
-            f"pegasus {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            f"pegasus {' '.join(args)} exited {result.returncode}:\n"
+            f"{result.stdout}\n{result.stderr}"
         )
     return result.stdout
 
@@ -92,7 +93,7 @@ class Deployment:
     workers: list[ManagedProcess] = field(default_factory=list)
 
     def start(self, *args: str, name: str) -> ManagedProcess:
-        log = tempfile.TemporaryFile(prefix=f"pegasus-{name}-")
+        log = tempfile.TemporaryFile(prefix=f"pegasus-{name}-")  # noqa: SIM115 (closed in stop)
         process = subprocess.Popen(
             [*PEGASUS, *args],
             env=_clean_env(self.env),
@@ -164,8 +165,13 @@ class Api:
         return body
 
     def upload(
-        self, course_id: str, path: Path, *, preset: str = "quick-review",
-        content_type: str = "application/octet-stream", title: str | None = None,
+        self,
+        course_id: str,
+        path: Path,
+        *,
+        preset: str = "quick-review",
+        content_type: str = "application/octet-stream",
+        title: str | None = None,
     ) -> httpx.Response:
         data = {"preset": preset}
         if title is not None:
@@ -184,7 +190,10 @@ class Api:
         return body
 
     def wait_for(
-        self, lecture_id: str, *, statuses: tuple[str, ...] = ("succeeded", "failed"),
+        self,
+        lecture_id: str,
+        *,
+        statuses: tuple[str, ...] = ("succeeded", "failed"),
         timeout: float = 240.0,
     ) -> dict[str, Any]:
         """Poll the lecture until its status is one of ``statuses``."""

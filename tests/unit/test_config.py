@@ -1,0 +1,111 @@
+"""Settings: nested PEGASUS_ variables, *_FILE secrets, placeholders, redaction."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from pegasus.config import env_var_names, settings_from_env
+
+
+def test_nested_groups_read_from_prefixed_variables() -> None:
+    settings = settings_from_env(
+        {
+            "PEGASUS_DATABASE_URL": "postgresql+psycopg://u:pw@db/pegasus",
+            "PEGASUS_QUEUE_URL": "redis://127.0.0.1:6379/2",
+            "PEGASUS_QUEUE_LEASE_SECONDS": "7.5",
+            "PEGASUS_STORAGE_S3_BUCKET": "lectures",
+            "PEGASUS_MEDIA_MAX_UPLOAD_BYTES": "1000",
+        }
+    )
+    assert settings.queue.is_redis
+    assert settings.queue.lease_seconds == 7.5
+    assert settings.storage.s3_bucket == "lectures"
+    assert settings.media.max_upload_bytes == 1000
+    assert not settings.database.is_sqlite
+
+
+def test_defaults_are_the_embedded_column() -> None:
+    settings = settings_from_env({})
+    assert settings.database.is_sqlite
+    assert settings.storage.backend == "local"
+    assert settings.queue.url.startswith("sqlite:///")
+    assert settings.server.run_consumer
+
+
+def test_secret_from_file(tmp_path: Path) -> None:
+    secret = tmp_path / "s3-secret"
+    secret.write_text("  s3cr3t-value\n", encoding="utf-8")
+    settings = settings_from_env({"PEGASUS_STORAGE_S3_SECRET_ACCESS_KEY_FILE": str(secret)})
+    assert settings.storage.s3_secret_access_key is not None
+    assert settings.storage.s3_secret_access_key.get_secret_value() == "s3cr3t-value"
+
+
+def test_explicit_value_wins_over_file(tmp_path: Path) -> None:
+    secret = tmp_path / "s"
+    secret.write_text("from-file", encoding="utf-8")
+    settings = settings_from_env(
+        {
+            "PEGASUS_STORAGE_S3_SECRET_ACCESS_KEY": "from-env",
+            "PEGASUS_STORAGE_S3_SECRET_ACCESS_KEY_FILE": str(secret),
+        }
+    )
+    assert settings.storage.s3_secret_access_key is not None
+    assert settings.storage.s3_secret_access_key.get_secret_value() == "from-env"
+
+
+def test_unreadable_secret_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="PEGASUS_STORAGE_S3_SECRET_ACCESS_KEY_FILE"):
+        settings_from_env({"PEGASUS_STORAGE_S3_SECRET_ACCESS_KEY_FILE": str(tmp_path / "missing")})
+
+
+def test_placeholder_secret_is_refused() -> None:
+    with pytest.raises(ValidationError, match="placeholder"):
+        settings_from_env({"PEGASUS_STORAGE_S3_SECRET_ACCESS_KEY": "changethis"})
+
+
+def test_redacted_hides_secrets_and_database_password() -> None:
+    settings = settings_from_env(
+        {
+            "PEGASUS_DATABASE_URL": "postgresql+psycopg://pegasus:hunter22@db:5432/pegasus",
+            "PEGASUS_STORAGE_S3_SECRET_ACCESS_KEY": "very-secret-key",
+        }
+    )
+    shown = json.dumps(settings.redacted())
+    assert "hunter22" not in shown
+    assert "very-secret-key" not in shown
+    assert "postgresql+psycopg://pegasus:***@db:5432/pegasus" in shown
+    assert settings.redacted()["storage"]["s3_secret_access_key"] == "**********"
+
+
+def test_every_field_has_a_documented_variable() -> None:
+    names = dict(env_var_names())
+    assert "PEGASUS_QUEUE_URL" in names
+    assert "PEGASUS_STORAGE_S3_SECRET_ACCESS_KEY" in names
+    undocumented = [n for n, info in names.items() if not info.description]
+    assert undocumented == []
+
+
+def test_config_show_cli_redacts(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PEGASUS_DATABASE_URL": "postgresql+psycopg://pegasus:hunter22@db/pegasus",
+        "PEGASUS_STORAGE_S3_SECRET_ACCESS_KEY": "very-secret-key",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pegasus", "config", "show"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    shown = json.loads(result.stdout)
+    assert shown["storage"]["s3_secret_access_key"] == "**********"
+    assert "hunter22" not in result.stdout
+    assert "very-secret-key" not in result.stdout + result.stderr

@@ -1,0 +1,76 @@
+"""Errors: stable codes, default messages, HTTP mapping in one place."""
+
+from __future__ import annotations
+
+import pytest
+
+from pegasus import errors
+from pegasus.app import status_for
+from pegasus.lectures.service import safe_filename
+from pegasus.presets import BUILTIN_PRESETS, get_preset
+
+
+def _all_error_classes() -> list[type[errors.PegasusError]]:
+    found: list[type[errors.PegasusError]] = []
+    pending: list[type[errors.PegasusError]] = [errors.PegasusError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def test_codes_are_unique_and_dotted_or_simple() -> None:
+    classes = [c for c in _all_error_classes() if c.__module__ == "pegasus.errors"]
+    codes = [c.code for c in classes]
+    assert len(codes) == len(set(codes)), sorted(codes)
+    assert all(code == code.lower() and " " not in code for code in codes)
+
+
+def test_default_message_is_the_docstring() -> None:
+    error = errors.CorruptMediaError()
+    assert error.message.startswith("The recording is damaged")
+    assert str(error).startswith("media.corrupt: ")
+    assert errors.CorruptMediaError("custom").message == "custom"
+
+
+def test_only_infrastructure_errors_are_transient() -> None:
+    transient = {c.code for c in _all_error_classes() if c.transient}
+    assert transient == {"storage.unavailable", "worker.lost", "database.unavailable"}
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (errors.AuthenticationError(), 401),
+        (errors.NotFoundError(), 404),
+        (errors.NothingToRetryError(), 409),
+        (errors.MediaTooLargeError(), 413),
+        (errors.UnknownPresetError(), 422),
+        (errors.EmptyMediaError(), 422),
+        (errors.StorageUnavailableError(), 503),
+        (errors.PegasusError(), 500),
+    ],
+)
+def test_http_status_mapping(error: errors.PegasusError, status: int) -> None:
+    assert status_for(error) == status
+
+
+def test_unknown_preset_lists_the_valid_ones() -> None:
+    with pytest.raises(errors.UnknownPresetError) as caught:
+        get_preset("nope")
+    for key in BUILTIN_PRESETS:
+        assert key in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("title", "stem"),
+    [
+        ("Photosynthesis", "Photosynthesis"),
+        ('Week 3: "Cells" / part 2', "Week-3-Cells-part-2"),
+        ("../../etc/passwd", "etc-passwd"),
+        ("", "lecture"),
+    ],
+)
+def test_download_filenames_are_safe(title: str, stem: str) -> None:
+    assert safe_filename(title) == stem

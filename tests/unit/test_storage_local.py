@@ -20,9 +20,9 @@ from pegasus.errors import (
     ObjectMissingError,
     StorageUnavailableError,
 )
-from pegasus.storage.base import ObjectStore, StoredObject
+from pegasus.storage.base import ObjectStore, StoredObject, iter_chunks
 from pegasus.storage.factory import build_object_store
-from pegasus.storage.local import LocalObjectStore, is_temp_name, iter_chunks
+from pegasus.storage.local import LocalObjectStore, is_temp_name
 
 MIB = 1024 * 1024
 

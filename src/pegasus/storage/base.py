@@ -12,6 +12,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
+CHUNK_SIZE = 1024 * 1024
+
+
+def iter_chunks(
+    source: BinaryIO | Iterable[bytes], chunk_size: int = CHUNK_SIZE
+) -> Iterator[bytes]:
+    """Yield the non-empty chunks of a binary file object (read in ``chunk_size``) or iterable."""
+    read = getattr(source, "read", None)
+    if callable(read):
+        while chunk := read(chunk_size):
+            yield bytes(chunk)
+        return
+    for chunk in source:
+        if chunk:
+            yield bytes(chunk)
+
 
 @dataclass(frozen=True)
 class StoredObject:

@@ -17,26 +17,11 @@ from pegasus.errors import (
     ObjectMissingError,
     StorageUnavailableError,
 )
-from pegasus.storage.base import StoredObject
+from pegasus.storage.base import CHUNK_SIZE, StoredObject, iter_chunks
 from pegasus.storage.keys import validate_key, validate_prefix
 
-CHUNK_SIZE = 1024 * 1024
 _TEMP_SUFFIX = ".part-"
 _TEMP_NAME = re.compile(r"\.part-[0-9a-f]{32}\Z")
-
-
-def iter_chunks(
-    source: BinaryIO | Iterable[bytes], chunk_size: int = CHUNK_SIZE
-) -> Iterator[bytes]:
-    """Yield the non-empty chunks of a binary file object (read in ``chunk_size``) or iterable."""
-    read = getattr(source, "read", None)
-    if callable(read):
-        while chunk := read(chunk_size):
-            yield bytes(chunk)
-        return
-    for chunk in source:
-        if chunk:
-            yield bytes(chunk)
 
 
 def is_temp_name(name: str) -> bool:

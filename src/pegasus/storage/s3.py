@@ -21,9 +21,8 @@ from pegasus.errors import (
     PegasusError,
     StorageUnavailableError,
 )
-from pegasus.storage.base import StoredObject
+from pegasus.storage.base import CHUNK_SIZE, StoredObject, iter_chunks
 from pegasus.storage.keys import validate_key, validate_prefix
-from pegasus.storage.local import CHUNK_SIZE, iter_chunks
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody

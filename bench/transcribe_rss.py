@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # for support.audio
+sys.path.insert(0, str(ROOT))  # for tests.support.audio
+
+from tests.support.audio import encode_wav, make_long_recording  # noqa: E402
 
 from pegasus.config import MediaSettings, TranscriptionSettings  # noqa: E402
-from support.audio import encode_wav, make_long_recording  # noqa: E402
 
 PARAGRAPH = (
     "Today we look at photosynthesis. Plants capture light energy with chlorophyll and use "
@@ -47,16 +48,21 @@ def main() -> int:
     )
     parser.add_argument("--max-rss-mb", type=float, default=1024.0, help="fail at this peak")
     parser.add_argument("--window-seconds", type=float, default=None, help="transcription window")
+    parser.add_argument("--batch-size", type=int, default=None, help="batched decoding size")
     parser.add_argument("--child", nargs=3, metavar=("SRC", "WORKDIR", "RESULT"), help="internal")
     args = parser.parse_args()
     if args.child:
         src, workdir, result = (Path(p) for p in args.child)
-        result.write_text(json.dumps(run_child(src, workdir, args.window_seconds)))
+        overrides = {"window_seconds": args.window_seconds, "batch_size": args.batch_size}
+        result.write_text(json.dumps(run_child(src, workdir, overrides)))
         return 0
-    return run_parent(args.minutes, args.format, args.max_rss_mb, args.window_seconds)
+    return run_parent(args)
 
 
-def run_parent(minutes: float, fmt: str, max_rss_mb: float, window_seconds: float | None) -> int:
+def run_parent(args: argparse.Namespace) -> int:
+    minutes: float = args.minutes
+    fmt: str = args.format
+    max_rss_mb: float = args.max_rss_mb
     with tempfile.TemporaryDirectory(prefix="pegasus-bench-") as tmp:
         workdir = Path(tmp)
         started = time.monotonic()
@@ -66,8 +72,9 @@ def run_parent(minutes: float, fmt: str, max_rss_mb: float, window_seconds: floa
 
         result_path = workdir / "result.json"
         command = [sys.executable, __file__, "--child", str(upload), str(workdir), str(result_path)]
-        if window_seconds is not None:
-            command += ["--window-seconds", str(window_seconds)]
+        for option in ("window_seconds", "batch_size"):
+            if getattr(args, option) is not None:
+                command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
         started = time.monotonic()
         subprocess.run(command, check=True, stdout=sys.stderr)
         child_wall = time.monotonic() - started
@@ -100,14 +107,14 @@ def run_parent(minutes: float, fmt: str, max_rss_mb: float, window_seconds: floa
     return 0
 
 
-def run_child(src: Path, workdir: Path, window_seconds: float | None) -> dict[str, Any]:
+def run_child(src: Path, workdir: Path, overrides: dict[str, Any]) -> dict[str, Any]:
     """The measured work, in a process of its own so ru_maxrss is only this."""
     from pegasus.media.transcode import transcode_to_wav16k
     from pegasus.transcription.transcriber import Transcriber
 
-    settings = TranscriptionSettings()
-    if window_seconds is not None:
-        settings = settings.model_copy(update={"window_seconds": window_seconds})
+    settings = TranscriptionSettings.model_validate(
+        {k: v for k, v in overrides.items() if v is not None}
+    )
 
     started = time.monotonic()
     wav = workdir / "audio-16k.wav"

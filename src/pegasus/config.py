@@ -113,7 +113,9 @@ class TranscriptionSettings(BaseModel):
     compute_type: str = Field(default="int8", description="CTranslate2 compute type")
     cpu_threads: int = Field(default=0, ge=0, description="0 lets CTranslate2 decide")
     beam_size: int = Field(default=5, ge=1, description="beam width")
-    batch_size: int = Field(default=8, ge=1, description="batched decoding size")
+    batch_size: int = Field(
+        default=4, ge=1, description="batched decoding size (each adds ~70 MB peak memory)"
+    )
     window_seconds: float = Field(
         default=300.0, gt=0, description="audio is decoded and transcribed in windows this long"
     )

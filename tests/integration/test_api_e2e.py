@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import srt
 import webvtt
-from tests.conftest import SPOKEN_WORDS, Recordings
-from tests.support.deployment import Api, Deployment
 
 from pegasus.transcription.schemas import Transcript
+from tests.conftest import SPOKEN_WORDS, Recordings
+from tests.support.deployment import Api, Deployment
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 

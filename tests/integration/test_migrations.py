@@ -10,12 +10,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from pydantic import SecretStr
 from sqlalchemy import Engine, inspect
-from tests.conftest import create_postgres_database, drop_postgres_database
 
 from pegasus.config import DatabaseSettings
 from pegasus.db.base import Base
 from pegasus.db.migrate import downgrade, upgrade
 from pegasus.db.session import build_engine
+from tests.conftest import create_postgres_database, drop_postgres_database
 
 TABLES = {"users", "api_tokens", "courses", "presets", "lectures", "stage_runs", "artifacts"}
 

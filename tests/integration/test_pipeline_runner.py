@@ -66,7 +66,7 @@ class Harness:
         self.clock = FakeClock()
         self.dispatcher = RecordingDispatcher()
         self.store = LocalObjectStore(tmp_path / "objects")
-        self.stages = {name: ScriptedStage(name) for name in StageName}
+        self.stages: dict[str, ScriptedStage] = {s.value: ScriptedStage(s.value) for s in StageName}
         self.metrics = PipelineMetrics(CollectorRegistry())
         self.runner = StageRunner(
             settings=self.settings,

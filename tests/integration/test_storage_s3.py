@@ -18,7 +18,6 @@ import pytest
 from botocore.config import Config
 from mypy_boto3_s3 import S3Client
 from pydantic import SecretStr
-from tests.support.moto_server import free_port
 
 from pegasus.config import StorageSettings
 from pegasus.errors import (
@@ -31,6 +30,7 @@ from pegasus.storage.base import ObjectStore, StoredObject
 from pegasus.storage.factory import build_object_store
 from pegasus.storage.local import LocalObjectStore
 from pegasus.storage.s3 import S3ObjectStore
+from tests.support.moto_server import free_port
 
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing-secret"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import shutil
 import wave
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
 from pegasus.config import TranscriptionSettings
-from pegasus.errors import ModelUnavailableError
+from pegasus.errors import ModelUnavailableError, TranscriptionError
 from pegasus.media.transcode import transcode_to_wav16k
 from pegasus.transcription.schemas import Segment, Transcript, Word
 from pegasus.transcription.transcriber import (
@@ -20,7 +22,7 @@ from pegasus.transcription.transcriber import (
     default_model_path,
     merge_repeated_segments,
 )
-from support.audio import synthesize_speech
+from tests.support.audio import synthesize_speech
 
 TEXT = (
     "Photosynthesis converts light energy into chemical energy. "
@@ -131,6 +133,138 @@ def test_unloadable_model_is_reported(tmp_path: Path) -> None:
         Transcriber(TranscriptionSettings(model_path=broken))
 
 
+# --- window handling, with the model's decoding replaced by a script ------------------------
+
+
+@dataclass
+class FakeWord:
+    start: float
+    end: float
+    word: str
+
+
+@dataclass
+class FakeSegment:
+    start: float
+    end: float
+    text: str
+    words: list[FakeWord]
+
+
+@dataclass
+class FakeInfo:
+    language: str
+
+
+class ScriptedPipeline:
+    """Stands in for BatchedInferencePipeline: one window-relative segment per call."""
+
+    calls: ClassVar[list[dict[str, Any]]] = []
+
+    def __init__(self, model: object) -> None:
+        self.model = model
+
+    def transcribe(self, audio: Any, **options: Any) -> tuple[list[FakeSegment], FakeInfo]:
+        self.calls.append({"samples": len(audio), **options})
+        seconds = len(audio) / 16_000
+        words = [FakeWord(0.5, 1.0, " Light"), FakeWord(1.0, seconds + 0.3, " energy.")]
+        return [FakeSegment(0.5, seconds + 0.3, "Light energy.", words)], FakeInfo("en")
+
+
+def silent_wav(path: Path, seconds: float) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(b"\x00\x00" * int(16_000 * seconds))
+    return path
+
+
+@pytest.fixture
+def scripted() -> type[ScriptedPipeline]:
+    ScriptedPipeline.calls = []
+    return ScriptedPipeline
+
+
+def test_windows_get_absolute_clamped_times_and_the_configured_options(
+    scripted: type[ScriptedPipeline], tmp_path: Path
+) -> None:
+    settings = TranscriptionSettings(window_seconds=4.0, batch_size=3, beam_size=2)
+    transcriber = Transcriber(settings)
+    transcriber._pipeline_class = scripted
+    progress: list[tuple[float, str]] = []
+
+    transcript = transcriber.transcribe(
+        silent_wav(tmp_path / "a.wav", 10.0),
+        hotwords="chlorophyll Calvin",
+        on_progress=lambda fraction, message: progress.append((fraction, message)),
+    )
+
+    assert [c["samples"] for c in scripted.calls] == [64_000, 64_000, 32_000]
+    for call in scripted.calls:
+        assert call["hotwords"] == "chlorophyll Calvin"
+        assert call["language"] == "en"
+        assert (call["batch_size"], call["beam_size"]) == (3, 2)
+        assert call["vad_filter"] is True
+        assert call["word_timestamps"] is True
+        assert call["condition_on_previous_text"] is False
+    # Times are shifted by each window's offset and kept inside the window; the three windows
+    # said the same thing, so their segments merge into the first, stretched to the last.
+    assert transcript.segments == [
+        Segment(
+            start=0.5,
+            end=10.0,
+            text="Light energy.",
+            words=[
+                Word(start=0.5, end=1.0, word=" Light"),
+                Word(start=1.0, end=4.0, word=" energy."),
+            ],
+        )
+    ]
+    assert [fraction for fraction, _ in progress] == sorted(f for f, _ in progress)
+    assert progress[-1] == (1.0, "Transcribed 0:10 of 0:10")
+
+
+def test_times_beyond_the_first_window_are_offset(
+    scripted: type[ScriptedPipeline], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = iter(["Light energy.", "Chemical energy.", "Sugar."])
+    original = scripted.transcribe
+
+    def varied(self: ScriptedPipeline, audio: Any, **options: Any) -> Any:
+        segments, info = original(self, audio, **options)
+        segments[0].text = next(texts)
+        return segments, info
+
+    monkeypatch.setattr(scripted, "transcribe", varied)
+    transcriber = Transcriber(TranscriptionSettings(window_seconds=4.0))
+    transcriber._pipeline_class = scripted
+
+    transcript = transcriber.transcribe(silent_wav(tmp_path / "a.wav", 10.0))
+
+    assert [(s.start, s.end, s.text) for s in transcript.segments] == [
+        (0.5, 4.0, "Light energy."),
+        (4.5, 8.0, "Chemical energy."),
+        (8.5, 10.0, "Sugar."),
+    ]
+    assert [(w.start, w.end) for w in transcript.segments[2].words] == [(8.5, 9.0), (9.0, 10.0)]
+
+
+def test_decoding_failure_is_a_transcription_error(
+    scripted: type[ScriptedPipeline], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: ScriptedPipeline, audio: Any, **options: Any) -> Any:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(scripted, "transcribe", broken)
+    transcriber = Transcriber(TranscriptionSettings(window_seconds=4.0))
+    transcriber._pipeline_class = scripted
+
+    with pytest.raises(TranscriptionError, match="failed at 0:00 of 0:10") as caught:
+        transcriber.transcribe(silent_wav(tmp_path / "a.wav", 10.0))
+    assert caught.value.context["detail"] == "out of memory"
+
+
 # --- transcription (slow: runs the model) ----------------------------------------------------
 
 
@@ -204,12 +338,7 @@ def test_windows_are_transcribed_with_absolute_times(lecture_wav: Path) -> None:
 
 @pytest.mark.slow
 def test_silence_yields_no_segments(tmp_path: Path) -> None:
-    wav = tmp_path / "silence.wav"
-    with wave.open(str(wav), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16_000)
-        out.writeframes(b"\x00\x00" * 16_000 * 3)
+    wav = silent_wav(tmp_path / "silence.wav", 3.0)
 
     transcript = Transcriber(TranscriptionSettings()).transcribe(wav)
 

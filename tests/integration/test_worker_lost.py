@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
-from tests.conftest import Recordings, scaled_deployment
-from tests.support.deployment import Api, Deployment
 
 from pegasus.db.models import StageRun
+from tests.conftest import Recordings, scaled_deployment
+from tests.support.deployment import Api, Deployment
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 

@@ -14,7 +14,6 @@ from pegasus.db.base import new_id, utcnow
 from pegasus.db.models import Artifact, Lecture, LectureStatus, StageName, StageStatus
 from pegasus.errors import (
     EmptyMediaError,
-    InvalidRequestError,
     NotFoundError,
     NothingToRetryError,
 )
@@ -191,8 +190,3 @@ def safe_filename(title: str) -> str:
     while "--" in stem:
         stem = stem.replace("--", "-")
     return stem[:80] or "lecture"
-
-
-def validate_title(title: str | None) -> None:
-    if title is not None and len(title) > 300:
-        raise InvalidRequestError("The title is too long: keep it under 300 characters.")

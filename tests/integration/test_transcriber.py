@@ -208,6 +208,7 @@ def test_windows_get_absolute_clamped_times_and_the_configured_options(
         assert call["vad_filter"] is True
         assert call["word_timestamps"] is True
         assert call["condition_on_previous_text"] is False
+        assert call["without_timestamps"] is False
     # Times are shifted by each window's offset and kept inside the window; the three windows
     # said the same thing, so their segments merge into the first, stretched to the last.
     assert transcript.segments == [
@@ -306,7 +307,8 @@ def test_transcribes_the_spoken_words(lecture_wav: Path) -> None:
     assert transcript.language == "en"
     assert transcript.duration_seconds == pytest.approx(10.7, abs=1.0)
     spoken = words_of(transcript)
-    for word in ("photosynthesis", "chemical", "energy", "plants", "oxygen", "released"):
+    # tiny.en hears espeak's "Plants store" as "Plant stored"; the rest comes through.
+    for word in ("photosynthesis", "chemical", "energy", "sugar", "oxygen", "released"):
         assert word in spoken
     assert_word_times_are_sane(transcript)
     assert progress[-1] == (1.0, "Transcribed 0:11 of 0:11")
@@ -344,3 +346,20 @@ def test_silence_yields_no_segments(tmp_path: Path) -> None:
 
     assert transcript.segments == []
     assert transcript.duration_seconds == 3.0
+
+
+@pytest.mark.slow
+def test_every_sentence_of_a_short_clip_is_transcribed(tmp_path: Path) -> None:
+    """Regression: batched decoding without timestamp tokens dropped all but the first
+    sentence of a VAD chunk."""
+    upload = synthesize_speech(
+        "Mitochondria are the powerhouse of the cell. They produce energy as ATP.",
+        tmp_path / "mito.m4a",
+        fmt="m4a",
+    )
+    wav = transcode_to_wav16k(upload, tmp_path / "mito.wav", max_duration_seconds=60)
+    assert wav > 4.0
+    transcript = Transcriber(TranscriptionSettings()).transcribe(tmp_path / "mito.wav")
+    words = [w for s in transcript.segments for w in s.words]
+    assert words[-1].end > transcript.duration_seconds - 1.5, transcript.text
+    assert "atp" in words_of(transcript)

@@ -156,6 +156,10 @@ class Transcriber:
             vad_filter=True,
             condition_on_previous_text=False,
             word_timestamps=True,
+            # The batched default (no timestamp tokens) decodes each VAD chunk as a single
+            # segment and tiny.en then often stops after the first sentence, dropping the
+            # rest of the chunk; with timestamp tokens every sentence is decoded.
+            without_timestamps=False,
             hotwords=hotwords or None,
         )
         start = window.offset_seconds

@@ -32,7 +32,7 @@ migrate: $(STAMP) ## Apply database migrations (PEGASUS_DATABASE_URL, default SQ
 
 .PHONY: run
 run: migrate ## Serve on http://127.0.0.1:8000 with the embedded default (SQLite, ./var, Huey)
-	$(BIN)/pegasus serve
+	PEGASUS_LOG_JSON_OUTPUT=$${PEGASUS_LOG_JSON_OUTPUT:-false} $(BIN)/pegasus serve
 
 .PHONY: worker
 worker: $(STAMP) ## Run a queue worker (for PEGASUS_QUEUE_URL=redis://...)

@@ -155,13 +155,8 @@ def process(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration up to the newest schema (SQLite or PostgreSQL)."""
-    runtime = build_runtime(_settings())
-    upgrade_database(runtime)
-    with unit_of_work(runtime.session_factory) as session:
-        first = not has_users(session)
+    upgrade_database(build_runtime(_settings()))
     typer.echo("database is up to date")
-    if first:
-        typer.echo(FIRST_ADMIN_HINT)
 
 
 @users_app.command("create")

@@ -123,6 +123,8 @@ def scaled_deployment(root: Path, s3_endpoint: str, *, workers: int) -> Iterator
         "PEGASUS_QUEUE_URL": REDIS_URL,
         "PEGASUS_QUEUE_NAME": queue_name,
         "PEGASUS_SERVER_RUN_CONSUMER": "false",
+        # Server and workers share one machine here: multiprocess metrics add them up.
+        "PEGASUS_METRICS_MULTIPROC_DIR": str(root / "metrics"),
         **_fast_queue_env(),
     }
     try:

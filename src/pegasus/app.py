@@ -31,6 +31,8 @@ from pegasus.errors import (
 )
 from pegasus.health import router as health_router
 from pegasus.lectures.routes import router as lectures_router
+from pegasus.observability.metrics import PipelineMetrics
+from pegasus.ops.routes import router as ops_router
 from pegasus.queue.consumer import EmbeddedWorkers
 from pegasus.runtime import Runtime, build_runtime
 
@@ -92,6 +94,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(courses_router)
     app.include_router(lectures_router)
+    app.include_router(ops_router)
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:
@@ -138,7 +141,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             500,
         )
 
-    app.add_middleware(UploadLimitMiddleware, max_body_bytes=settings.media.max_upload_bytes)
+    app.add_middleware(
+        UploadLimitMiddleware,
+        max_body_bytes=settings.media.max_upload_bytes,
+        metrics=runtime.metrics,
+    )
     app.add_middleware(RequestContextMiddleware, runtime=runtime)
     return app
 
@@ -203,9 +210,10 @@ class UploadLimitMiddleware:
     #: Room for multipart boundaries and form fields around the file itself.
     OVERHEAD_BYTES = 64 * 1024
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: PipelineMetrics) -> None:
         self.app = app
         self.limit = max_body_bytes + self.OVERHEAD_BYTES
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -216,6 +224,8 @@ class UploadLimitMiddleware:
                     f"({(self.limit - self.OVERHEAD_BYTES) // (1024 * 1024)} MiB). "
                     "Split the recording or compress it and upload again."
                 )
+                if scope["method"] == "POST" and scope["path"].endswith("/lectures"):
+                    self.metrics.ingest_requests.labels(outcome="rejected").inc()
                 response = JSONResponse(
                     error_body(error.code, error.message, scope.get("state", {}).get("request_id")),
                     413,

@@ -131,6 +131,31 @@ class ServerSettings(BaseModel):
     )
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus metrics."""
+
+    multiproc_dir: Path | None = Field(
+        default=None,
+        description="shared directory so /metrics adds up every process on this machine",
+    )
+    worker_port: int = Field(
+        default=0, ge=0, le=65535, description="serve /metrics from `pegasus worker` (0: off)"
+    )
+    worker_alive_seconds: float = Field(
+        default=90.0, gt=0, description="a worker not seen for this long counts as dead"
+    )
+
+
+class OpsSettings(BaseModel):
+    """The operator side: alert webhook and the /ops page."""
+
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None, description="bearer secret Alertmanager sends to /api/v1/ops/alerts"
+    )
+
+    _no_placeholder = field_validator("alert_webhook_secret")(_refuse_placeholder)
+
+
 class LogSettings(BaseModel):
     """Logging."""
 
@@ -175,6 +200,8 @@ class Settings(BaseSettings):
     media: MediaSettings = Field(default_factory=MediaSettings)
     transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from pegasus.accounts.service import authenticate_token
 from pegasus.db.models import User
 from pegasus.db.session import unit_of_work
-from pegasus.errors import AuthenticationError
+from pegasus.errors import AuthenticationError, PermissionDeniedError
 from pegasus.runtime import Runtime
 
 
@@ -40,3 +40,13 @@ def current_user(request: Request, session: SessionDep) -> User:
 
 
 UserDep = Annotated[User, Depends(current_user)]
+
+
+def admin_user(user: UserDep) -> User:
+    """The signed-in user, who must be an admin."""
+    if not user.is_admin:
+        raise PermissionDeniedError("Only an admin can see this page.")
+    return user
+
+
+AdminDep = Annotated[User, Depends(admin_user)]

@@ -184,3 +184,15 @@ class DatabaseUnavailableError(PipelineError):
 
     code = "database.unavailable"
     transient = True
+
+
+def transient_error_codes() -> list[str]:
+    """Codes of every transient error, in a stable order (retry metrics start at zero)."""
+    found: set[str] = set()
+    pending: list[type[PegasusError]] = [PegasusError]
+    while pending:
+        cls = pending.pop()
+        if cls.transient:
+            found.add(cls.code)
+        pending.extend(cls.__subclasses__())
+    return sorted(found)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from pegasus.dependencies import RuntimeDep
+from pegasus.observability.readiness import failing_parts
 
 router = APIRouter(tags=["health"])
 
@@ -19,24 +19,8 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Database, storage and queue are reachable")
 def readyz(runtime: RuntimeDep) -> JSONResponse:
-    checks: dict[str, str] = {}
-    try:
-        with runtime.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"unreachable: {type(exc).__name__}"
-    try:
-        runtime.store.check()
-        checks["storage"] = "ok"
-    except Exception as exc:
-        checks["storage"] = f"unreachable: {type(exc).__name__}"
-    try:
-        runtime.dispatcher.ping()
-        checks["queue"] = "ok"
-    except Exception as exc:
-        checks["queue"] = f"unreachable: {type(exc).__name__}"
-    failing = sorted(name for name, state in checks.items() if state != "ok")
+    checks = runtime.readiness()
+    failing = failing_parts(checks)
     if failing:
         return JSONResponse(
             status_code=503,
@@ -54,4 +38,4 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 def metrics(runtime: RuntimeDep) -> Response:
-    return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(runtime.exposition), media_type=CONTENT_TYPE_LATEST)

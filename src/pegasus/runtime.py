@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import structlog
 from huey.api import Huey
@@ -16,7 +17,16 @@ from pegasus.db.base import utcnow
 from pegasus.db.models import StageRun, StageStatus
 from pegasus.db.session import build_engine, build_session_factory, unit_of_work
 from pegasus.errors import PegasusError
-from pegasus.observability.metrics import PipelineMetrics, QueueDepthCollector
+from pegasus.observability.metrics import (
+    DatabaseCollector,
+    PipelineMetrics,
+    QueueStats,
+    ReadinessCollector,
+    build_exposition_registry,
+    enable_multiprocess,
+)
+from pegasus.observability.readiness import check_readiness, failing_parts
+from pegasus.ops.service import SloTarget
 from pegasus.pipeline.base import Stage
 from pegasus.pipeline.export import ExportStage
 from pegasus.pipeline.generate import GenerateStage
@@ -24,6 +34,7 @@ from pegasus.pipeline.ingest import IngestStage
 from pegasus.pipeline.runner import StageRunner
 from pegasus.pipeline.transcribe import TranscribeStage
 from pegasus.queue.dispatch import Dispatcher, HueyDispatcher, build_huey
+from pegasus.queue.heartbeat import WorkerHeartbeat, count_alive
 from pegasus.queue.reconciler import ReconcilerThread
 from pegasus.storage.base import ObjectStore
 from pegasus.storage.factory import build_object_store
@@ -43,10 +54,11 @@ class Runtime:
     huey: Huey
     dispatcher: Dispatcher
     metrics: PipelineMetrics
-    registry: CollectorRegistry
+    exposition: CollectorRegistry
     _transcriber: Transcriber | None = None
     _transcriber_lock: threading.Lock = field(default_factory=threading.Lock)
     _runner: StageRunner | None = None
+    _slo_targets: tuple[SloTarget, ...] = ()
 
     def transcriber(self) -> Transcriber:
         """The speech model, loaded on first use and shared by every thread of the process."""
@@ -80,16 +92,44 @@ class Runtime:
         return self._runner
 
     def reconciler(self) -> ReconcilerThread:
-        return ReconcilerThread(self.session_factory, self.dispatcher, self.settings.queue, utcnow)
+        return ReconcilerThread(
+            self.session_factory, self.dispatcher, self.settings.queue, utcnow, self.metrics
+        )
 
-    def queue_depth(self) -> dict[str, int]:
+    def heartbeat(self, kind: str) -> WorkerHeartbeat:
+        return WorkerHeartbeat(
+            self.session_factory,
+            kind=kind,
+            interval_seconds=min(self.settings.queue.reconcile_interval_seconds, 15.0),
+            clock=utcnow,
+        )
+
+    def queue_stats(self) -> QueueStats:
+        """Queue depth and oldest due queued run per stage, and live workers, from the DB."""
+        now = utcnow()
         with unit_of_work(self.session_factory) as session:
             rows = session.execute(
-                select(StageRun.stage, func.count())
+                select(StageRun.stage, func.count(), func.min(StageRun.available_at))
                 .where(StageRun.status == StageStatus.QUEUED)
                 .group_by(StageRun.stage)
             ).all()
-        return {stage: int(count) for stage, count in rows}
+            alive = count_alive(
+                session, now=now, alive_seconds=self.settings.metrics.worker_alive_seconds
+            )
+        depth = {stage: int(count) for stage, count, _ in rows}
+        oldest = {
+            stage: max(0.0, (now - _aware(first)).total_seconds())
+            for stage, _, first in rows
+            if first is not None
+        }
+        return QueueStats(depth=depth, oldest_age_seconds=oldest, workers_alive=alive)
+
+    def slo_targets(self) -> list[SloTarget]:
+        """The SLOs of ``ops/slo.yaml`` as the ops view counts them."""
+        return list(self._slo_targets)
+
+    def readiness(self) -> dict[str, str]:
+        return check_readiness(self.engine, self.store, self.dispatcher)
 
     def prepare_storage(self) -> None:
         """Check the store at start (creating the bucket when configured to); a store that
@@ -111,8 +151,11 @@ def build_runtime(settings: Settings, dispatcher: Dispatcher | None = None) -> R
     session_factory = build_session_factory(engine)
     store = build_object_store(settings.storage)
     huey = build_huey(settings.queue)
-    registry = CollectorRegistry()
-    metrics = PipelineMetrics(registry)
+    multiproc_dir = settings.metrics.multiproc_dir
+    if multiproc_dir is not None:
+        enable_multiprocess(multiproc_dir)
+    local_registry = CollectorRegistry()
+    metrics = PipelineMetrics(local_registry)
     holder: dict[str, Runtime] = {}
 
     def run_stage(stage_run_id: str) -> None:
@@ -128,8 +171,20 @@ def build_runtime(settings: Settings, dispatcher: Dispatcher | None = None) -> R
         huey=huey,
         dispatcher=dispatcher,
         metrics=metrics,
-        registry=registry,
+        exposition=local_registry,
     )
     holder["runtime"] = runtime
-    registry.register(QueueDepthCollector(runtime.queue_depth))
+    runtime.exposition = build_exposition_registry(
+        local_registry,
+        multiproc_dir,
+        [
+            DatabaseCollector(runtime.queue_stats),
+            ReadinessCollector(lambda: not failing_parts(runtime.readiness())),
+        ],
+    )
     return runtime
+
+
+def _aware(moment: datetime) -> datetime:
+    """Aggregates bypass the UTC column type on SQLite and come back naive (UTC)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

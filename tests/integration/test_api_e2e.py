@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 import srt
 import webvtt
+from prometheus_client.parser import text_string_to_metric_families
 
+from pegasus.observability.metrics import EXPORTED_METRICS
 from pegasus.transcription.schemas import Transcript
 from tests.conftest import SPOKEN_WORDS, Recordings
 from tests.support.deployment import Api, Deployment
@@ -167,3 +169,47 @@ def test_lecture_list_shows_status(
     mine = [lec for lec in listed if lec["id"] == finished_lecture["id"]]
     assert mine
     assert mine[0]["status"] == "succeeded"
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def test_metrics_after_an_end_to_end_run(
+    learner: Api, finished_lecture: dict[str, Any], deployment: Deployment
+) -> None:
+    assert finished_lecture["status"] == "succeeded"
+    text = learner.client.get("/metrics").text
+    names = {family.name for family in text_string_to_metric_families(text)}
+    # prometheus-client strips _total from counter family names
+    exported = {n.removesuffix("_total") for n in EXPORTED_METRICS}
+    assert exported <= names, exported - names
+    samples = _samples(text)
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    for stage in ("ingest", "transcribe", "generate", "export"):
+        assert value("pegasus_stage_runs_total", stage=stage, outcome="succeeded") >= 1
+        assert value("pegasus_stage_duration_seconds_count", stage=stage) >= 1
+        assert value("pegasus_queue_depth", stage=stage) >= 0
+    assert value("pegasus_lectures_total", outcome="succeeded") >= 1
+    assert value("pegasus_lecture_processing_seconds_count") >= 1
+    assert 0 < value("pegasus_lecture_processing_seconds_sum") < 600
+    assert value("pegasus_lecture_processing_ratio_count") >= 1
+    assert value("pegasus_ingest_requests_total", outcome="accepted") >= 1
+    assert value("pegasus_workers_alive") >= 1
+    assert value("pegasus_ready") == 1
+    assert (
+        value(
+            "pegasus_http_requests_total",
+            method="GET",
+            route="/api/v1/lectures/{lecture_id}",
+            status="200",
+        )
+        >= 1
+    )

@@ -37,6 +37,7 @@ def test_default_message_is_the_docstring() -> None:
 def test_only_infrastructure_errors_are_transient() -> None:
     transient = {c.code for c in _all_error_classes() if c.transient}
     assert transient == {"storage.unavailable", "worker.lost", "database.unavailable"}
+    assert errors.transient_error_codes() == sorted(transient)
 
 
 @pytest.mark.parametrize(

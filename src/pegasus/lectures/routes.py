@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Form, UploadFile, status
 from fastapi.responses import StreamingResponse
 
 from pegasus.dependencies import RuntimeDep, SessionDep, UserDep
+from pegasus.errors import PegasusError
 from pegasus.lectures import service
 from pegasus.lectures.schemas import LectureOut
 from pegasus.presets import DEFAULT_PRESET
@@ -34,21 +35,26 @@ def upload_lecture(
     title: Annotated[str | None, Form(max_length=300)] = None,
     preset: Annotated[str, Form()] = DEFAULT_PRESET,
 ) -> LectureOut:
-    lecture = service.create_lecture(
-        session,
-        runtime.store,
-        runtime.dispatcher,
-        owner_id=user.id,
-        course_id=course_id,
-        title=title,
-        preset_key=preset,
-        upload=service.Upload(
-            filename=file.filename or "recording",
-            content_type=file.content_type or "application/octet-stream",
-            stream=file.file,
-        ),
-        max_bytes=runtime.settings.media.max_upload_bytes,
-    )
+    try:
+        lecture = service.create_lecture(
+            session,
+            runtime.store,
+            runtime.dispatcher,
+            owner_id=user.id,
+            course_id=course_id,
+            title=title,
+            preset_key=preset,
+            upload=service.Upload(
+                filename=file.filename or "recording",
+                content_type=file.content_type or "application/octet-stream",
+                stream=file.file,
+            ),
+            max_bytes=runtime.settings.media.max_upload_bytes,
+        )
+    except PegasusError:
+        runtime.metrics.ingest_requests.labels(outcome="rejected").inc()
+        raise
+    runtime.metrics.ingest_requests.labels(outcome="accepted").inc()
     session.flush()
     session.refresh(lecture)
     return LectureOut.from_lecture(lecture)

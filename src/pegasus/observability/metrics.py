@@ -1,23 +1,70 @@
-"""Prometheus metrics, built per process in factories (no import-time registry writes)."""
+"""Prometheus metrics, built per process in factories (no import-time registry writes).
+
+Counters and histograms are written by whichever process does the work (API or worker).
+With ``PEGASUS_METRICS_MULTIPROC_DIR`` set, every process on the machine writes them to
+that directory (prometheus-client's multiprocess mode) and ``/metrics`` on the API adds them
+all up. Queue depth, oldest queued age, live workers and readiness are read from the
+database (and the readiness checks) at scrape time, so they are right whichever process
+answers and survive a broker restart.
+"""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Histogram, values
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from pegasus.db.models import StageName
+from pegasus.errors import transient_error_codes
 
 STAGE_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+#: End-to-end seconds from upload to exports; the processing-time SLO threshold is one of
+#: these boundaries (ops/slo.yaml), so "p95 <= threshold" can be read off the histogram.
+LECTURE_PROCESSING_BUCKETS = (30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200)
+PROCESSING_RATIO_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5)
+
+#: Every metric family Pegasus exports (the dashboard and alert tests check against this).
+EXPORTED_METRICS = frozenset(
+    {
+        "pegasus_queue_depth",
+        "pegasus_queue_oldest_age_seconds",
+        "pegasus_stage_duration_seconds",
+        "pegasus_stage_runs_total",
+        "pegasus_stage_retries_total",
+        "pegasus_lecture_processing_seconds",
+        "pegasus_lecture_processing_ratio",
+        "pegasus_lectures_total",
+        "pegasus_ingest_requests_total",
+        "pegasus_workers_alive",
+        "pegasus_ready",
+        "pegasus_http_requests_total",
+        "pegasus_http_request_duration_seconds",
+    }
+)
+
+
+def enable_multiprocess(directory: Path) -> None:
+    """Make metrics created from now on in this process write to ``directory``.
+
+    Called once per process before ``PipelineMetrics`` is built. prometheus-client reads
+    ``PROMETHEUS_MULTIPROC_DIR`` for its file names, so it is set too.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
 
 
 class PipelineMetrics:
-    """Stage outcomes and durations, and HTTP request counts, on one registry."""
+    """The counters and histograms Pegasus processes write."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
+    def __init__(self, registry: CollectorRegistry | None) -> None:
         self.stage_runs = Counter(
             "pegasus_stage_runs_total",
             "Finished stage runs by outcome (succeeded, failed, retried).",
@@ -37,6 +84,30 @@ class PipelineMetrics:
             buckets=STAGE_BUCKETS,
             registry=registry,
         )
+        self.lecture_processing = Histogram(
+            "pegasus_lecture_processing_seconds",
+            "Seconds from upload to exports ready, for lectures that succeeded.",
+            buckets=LECTURE_PROCESSING_BUCKETS,
+            registry=registry,
+        )
+        self.lecture_ratio = Histogram(
+            "pegasus_lecture_processing_ratio",
+            "Processing seconds per second of audio, for lectures that succeeded.",
+            buckets=PROCESSING_RATIO_BUCKETS,
+            registry=registry,
+        )
+        self.lectures = Counter(
+            "pegasus_lectures_total",
+            "Lectures that finished, by outcome (succeeded, failed).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.ingest_requests = Counter(
+            "pegasus_ingest_requests_total",
+            "Upload requests, by outcome (accepted, rejected).",
+            ["outcome"],
+            registry=registry,
+        )
         self.http_requests = Counter(
             "pegasus_http_requests_total",
             "HTTP requests by method, route template and status code.",
@@ -49,6 +120,16 @@ class PipelineMetrics:
             ["method", "route"],
             registry=registry,
         )
+        for stage in StageName:  # export zeros so rates exist before the first event
+            for outcome in ("succeeded", "failed", "retried"):
+                self.stage_runs.labels(stage=stage.value, outcome=outcome)
+            self.stage_duration.labels(stage=stage.value)
+            for code in transient_error_codes():
+                self.stage_retries.labels(stage=stage.value, error_code=code)
+        for outcome in ("succeeded", "failed"):
+            self.lectures.labels(outcome=outcome)
+        for outcome in ("accepted", "rejected"):
+            self.ingest_requests.labels(outcome=outcome)
 
     def observe_stage(
         self, stage: str, outcome: str, seconds: float, *, error_code: str | None = None
@@ -58,21 +139,88 @@ class PipelineMetrics:
         if outcome == "retried" and error_code:
             self.stage_retries.labels(stage=stage, error_code=error_code).inc()
 
+    def observe_lecture(
+        self, outcome: str, *, processing_seconds: float, audio_seconds: float | None
+    ) -> None:
+        self.lectures.labels(outcome=outcome).inc()
+        if outcome != "succeeded":
+            return
+        self.lecture_processing.observe(processing_seconds)
+        if audio_seconds:
+            self.lecture_ratio.observe(processing_seconds / audio_seconds)
 
-class QueueDepthCollector(Collector):
-    """``pegasus_queue_depth{stage}`` read from the database at scrape time."""
 
-    def __init__(self, depth: Callable[[], dict[str, int]]) -> None:
-        self._depth = depth
+@dataclass(frozen=True)
+class QueueStats:
+    """What the database says about the queue, per stage, and the live workers."""
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
+    depth: dict[str, int]
+    oldest_age_seconds: dict[str, float]
+    workers_alive: int
+
+
+class DatabaseCollector(Collector):
+    """Queue depth, oldest queued age and live workers, read from the database per scrape."""
+
+    def __init__(self, stats: Callable[[], QueueStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            stats = self._stats()
+        except Exception:
+            return  # the database is down: pegasus_ready says so; no stale numbers here
+        depth = GaugeMetricFamily(
             "pegasus_queue_depth", "Stage runs queued and not yet started.", labels=["stage"]
         )
-        try:
-            counts = self._depth()
-        except Exception:
-            return
+        age = GaugeMetricFamily(
+            "pegasus_queue_oldest_age_seconds",
+            "Age of the oldest queued stage run that is due (0 when none).",
+            labels=["stage"],
+        )
         for stage in StageName:
-            family.add_metric([stage.value], counts.get(stage.value, 0))
-        yield family
+            depth.add_metric([stage.value], stats.depth.get(stage.value, 0))
+            age.add_metric([stage.value], stats.oldest_age_seconds.get(stage.value, 0.0))
+        yield depth
+        yield age
+        yield GaugeMetricFamily(
+            "pegasus_workers_alive",
+            "Worker processes whose heartbeat is fresh.",
+            value=stats.workers_alive,
+        )
+
+
+class ReadinessCollector(Collector):
+    """``pegasus_ready``: 1 when database, storage and queue answer (cached briefly)."""
+
+    def __init__(self, check: Callable[[], bool], cache_seconds: float = 10.0) -> None:
+        self._check = check
+        self._cache_seconds = cache_seconds
+        self._cached: tuple[float, bool] | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] > self._cache_seconds:
+            self._cached = (now, self._check())
+        yield GaugeMetricFamily(
+            "pegasus_ready",
+            "1 when the database, storage and queue are reachable.",
+            value=1.0 if self._cached[1] else 0.0,
+        )
+
+
+def build_exposition_registry(
+    local: CollectorRegistry,
+    multiproc_dir: Path | None,
+    collectors: Iterable[Collector],
+) -> CollectorRegistry:
+    """The registry ``/metrics`` renders: this process's metrics (or every process's, in
+    multiprocess mode) plus the scrape-time collectors."""
+    if multiproc_dir is None:
+        registry = local
+    else:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(multiproc_dir))  # type: ignore[no-untyped-call]
+    for collector in collectors:
+        registry.register(collector)
+    return registry

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
@@ -143,7 +144,7 @@ class StageRunner:
         with unit_of_work(self.session_factory) as session:
             run = session.get(StageRun, stage_run_id)
             assert run is not None
-            recorded = transitions.record_success(
+            outcome = transitions.record_success(
                 session,
                 self.dispatcher,
                 run,
@@ -154,11 +155,12 @@ class StageRunner:
                 message="Done",
             )
             stage = run.stage
-        if not recorded:
+        if outcome is None:
             bound.warning("pipeline.stage.abandoned", reason="lease lost before commit")
             return
         self.metrics.observe_stage(stage, "succeeded", seconds)
         bound.info("pipeline.stage.finished", outcome="succeeded", seconds=round(seconds, 3))
+        self._lecture_finished(outcome.finished, bound)
 
     def _fail(
         self,
@@ -198,6 +200,21 @@ class StageRunner:
             error_code=error.code,
             seconds=round(seconds, 3),
             retry_in_seconds=None if retry_delay is None else round(retry_delay, 1),
+        )
+        self._lecture_finished(outcome.finished, bound)
+
+    def _lecture_finished(self, finished: transitions.LectureFinished | None, bound: Any) -> None:
+        if finished is None:
+            return
+        self.metrics.observe_lecture(
+            finished.outcome,
+            processing_seconds=finished.processing_seconds,
+            audio_seconds=finished.audio_seconds,
+        )
+        bound.info(
+            "lecture.finished",
+            outcome=finished.outcome,
+            processing_seconds=round(finished.processing_seconds, 3),
         )
 
 

@@ -23,11 +23,41 @@ from pegasus.queue.retry import backoff_seconds, may_retry
 
 
 @dataclass(frozen=True)
+class LectureFinished:
+    """A lecture reached its final state in this transaction."""
+
+    outcome: str  # succeeded | failed
+    processing_seconds: float
+    audio_seconds: float | None
+
+
+@dataclass(frozen=True)
+class SuccessOutcome:
+    """What recording a success did: the lecture finished, or the next stage was queued."""
+
+    finished: LectureFinished | None
+
+
+@dataclass(frozen=True)
 class FailureOutcome:
     """What recording a failure did: the retry it queued, or the lecture failing."""
 
     retry: StageRun | None
-    lecture_failed: bool
+    finished: LectureFinished | None
+
+    @property
+    def lecture_failed(self) -> bool:
+        return self.finished is not None
+
+
+def _finish_lecture(lecture: Lecture, outcome: LectureStatus, now: datetime) -> LectureFinished:
+    lecture.status = outcome
+    lecture.finished_at = now
+    return LectureFinished(
+        outcome=outcome.value,
+        processing_seconds=max(0.0, (now - lecture.created_at).total_seconds()),
+        audio_seconds=lecture.duration_seconds,
+    )
 
 
 def queue_stage(
@@ -145,13 +175,13 @@ def record_success(
     artifacts: list[ArtifactOut],
     duration_seconds: float | None,
     message: str,
-) -> bool:
+) -> SuccessOutcome | None:
     """Mark ``run`` succeeded with its artifacts and queue the next stage, all in one
-    transaction. False (and nothing recorded) if the run's lease was lost meanwhile."""
+    transaction. None (and nothing recorded) if the run's lease was lost meanwhile."""
     if not _finish_owned(
         session, run, worker_id, now, status=StageStatus.SUCCEEDED, progress=1.0, message=message
     ):
-        return False
+        return None
     lecture = run.lecture
     for out in artifacts:
         row = session.scalar(
@@ -165,13 +195,13 @@ def record_success(
     if duration_seconds is not None:
         lecture.duration_seconds = duration_seconds
     following = StageName(run.stage).next()
+    finished = None
     if following is None:
-        lecture.status = LectureStatus.SUCCEEDED
-        lecture.finished_at = now
+        finished = _finish_lecture(lecture, LectureStatus.SUCCEEDED, now)
     else:
         queue_stage(session, dispatcher, lecture, following, now=now)
     session.flush()
-    return True
+    return SuccessOutcome(finished=finished)
 
 
 def record_failure(
@@ -203,11 +233,10 @@ def record_failure(
         retry = queue_stage(
             session, dispatcher, lecture, StageName(run.stage), now=now, delay_seconds=delay
         )
-        return FailureOutcome(retry=retry, lecture_failed=False)
-    lecture.status = LectureStatus.FAILED
-    lecture.finished_at = now
+        return FailureOutcome(retry=retry, finished=None)
+    finished = _finish_lecture(lecture, LectureStatus.FAILED, now)
     session.flush()
-    return FailureOutcome(retry=None, lecture_failed=True)
+    return FailureOutcome(retry=None, finished=finished)
 
 
 def latest_runs(lecture: Lecture) -> dict[str, StageRun]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 from huey.consumer import Consumer
+from prometheus_client import start_http_server
 
 from pegasus.runtime import Runtime
 
@@ -32,13 +33,16 @@ class EmbeddedWorkers:
             shutdown_timeout=10,
         )
         self._reconciler = runtime.reconciler()
+        self._heartbeat = runtime.heartbeat("embedded")
 
     def start(self) -> None:
         self._consumer.start()
         self._reconciler.start()
-        log.info("queue.embedded.started")
+        self._heartbeat.start()
+        log.info("queue.embedded.started", worker_id=self._heartbeat.worker_id)
 
     def stop(self) -> None:
+        self._heartbeat.stop()
         self._reconciler.stop()
         self._consumer.stop(graceful=True)
         log.info("queue.embedded.stopped")
@@ -51,6 +55,12 @@ def run_worker(runtime: Runtime) -> None:
     reconciler = runtime.reconciler()
     reconciler.run_once()  # pick up what was lost while no worker ran
     reconciler.start()
+    heartbeat = runtime.heartbeat("worker")
+    heartbeat.start()
+    if runtime.settings.metrics.worker_port:
+        start_http_server(
+            runtime.settings.metrics.worker_port, addr="0.0.0.0", registry=runtime.exposition
+        )
     consumer = runtime.huey.create_consumer(
         workers=settings.workers,
         worker_type="thread",
@@ -62,5 +72,6 @@ def run_worker(runtime: Runtime) -> None:
     try:
         consumer.run()
     finally:
+        heartbeat.stop()
         reconciler.stop()
         log.info("queue.worker.stopped")

@@ -26,6 +26,7 @@ from pegasus.config import QueueSettings
 from pegasus.db.models import StageRun, StageStatus
 from pegasus.db.session import after_commit, unit_of_work
 from pegasus.errors import WorkerLostError
+from pegasus.observability.metrics import PipelineMetrics
 from pegasus.pipeline import transitions
 from pegasus.queue.dispatch import Dispatcher
 
@@ -36,6 +37,7 @@ log = structlog.get_logger(__name__)
 class ReconcileReport:
     lost: int
     resent: int
+    lectures_failed: int = 0
 
 
 def reconcile(
@@ -53,6 +55,7 @@ def reconcile(
         .with_for_update(skip_locked=True)
     ).all()
     lost = 0
+    lectures_failed = 0
     for run in expired:
         outcome = transitions.record_failure(
             session,
@@ -66,6 +69,7 @@ def reconcile(
         )
         if outcome is not None:
             lost += 1
+            lectures_failed += int(outcome.lecture_failed)
             log.warning(
                 "queue.reconciler.lease_expired",
                 lecture_id=run.lecture_id,
@@ -92,7 +96,7 @@ def reconcile(
             stage=run.stage,
             attempt=run.attempt,
         )
-    return ReconcileReport(lost=lost, resent=len(stale))
+    return ReconcileReport(lost=lost, resent=len(stale), lectures_failed=lectures_failed)
 
 
 class ReconcilerThread:
@@ -104,7 +108,9 @@ class ReconcilerThread:
         dispatcher: Dispatcher,
         settings: QueueSettings,
         clock: Callable[[], datetime],
+        metrics: PipelineMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._session_factory = session_factory
         self._dispatcher = dispatcher
         self._settings = settings
@@ -123,13 +129,16 @@ class ReconcilerThread:
 
     def run_once(self) -> ReconcileReport:
         with unit_of_work(self._session_factory) as session:
-            return reconcile(
+            report = reconcile(
                 session,
                 self._dispatcher,
                 now=self._clock(),
                 settings=self._settings,
                 rng=self._rng,
             )
+        if self._metrics is not None and report.lectures_failed:
+            self._metrics.lectures.labels(outcome="failed").inc(report.lectures_failed)
+        return report
 
     def _loop(self) -> None:
         while not self._stop.wait(self._settings.reconcile_interval_seconds):

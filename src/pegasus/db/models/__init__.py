@@ -10,11 +10,13 @@ from pegasus.db.models.lectures import (
     StageRun,
     StageStatus,
 )
+from pegasus.db.models.ops import Incident, Worker
 
 __all__ = [
     "ApiToken",
     "Artifact",
     "Course",
+    "Incident",
     "Lecture",
     "LectureStatus",
     "Preset",
@@ -22,4 +24,5 @@ __all__ = [
     "StageRun",
     "StageStatus",
     "User",
+    "Worker",
 ]

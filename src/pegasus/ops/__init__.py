@@ -1,0 +1,1 @@
+"""The operator's view: stage health, queue, SLO budget, incidents from Alertmanager."""

@@ -1,0 +1,202 @@
+"""The ops view and the Alertmanager webhook, in-process against a real SQLite database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from pegasus.accounts.service import create_token, create_user
+from pegasus.app import create_app
+from pegasus.config import (
+    DatabaseSettings,
+    OpsSettings,
+    QueueSettings,
+    ServerSettings,
+    Settings,
+    StorageSettings,
+)
+from pegasus.courses.service import create_course
+from pegasus.db.base import utcnow
+from pegasus.db.models import Lecture, StageRun
+from pegasus.db.session import unit_of_work
+from pegasus.runtime import build_runtime
+from pegasus.services import upgrade_database
+
+WEBHOOK_SECRET = "drill-webhook-secret"
+
+
+@dataclass
+class Ops:
+    client: TestClient
+    admin: dict[str, str]
+    learner: dict[str, str]
+    add_runs: Any
+
+
+@pytest.fixture
+def ops(tmp_path: Path) -> Iterator[Ops]:
+    settings = Settings(
+        database=DatabaseSettings(url=SecretStr(f"sqlite:///{tmp_path / 'p.db'}")),
+        storage=StorageSettings(root=tmp_path / "objects"),
+        queue=QueueSettings(url=f"sqlite:///{tmp_path / 'q.db'}"),
+        server=ServerSettings(run_consumer=False),
+        ops=OpsSettings(alert_webhook_secret=SecretStr(WEBHOOK_SECRET)),
+    )
+    runtime = build_runtime(settings)
+    upgrade_database(runtime)
+    with unit_of_work(runtime.session_factory) as session:
+        admin = create_user(session, "admin@example.org", "a long admin password", is_admin=True)
+        create_user(session, "learner@example.org", "a long learner password")
+        admin_token = create_token(session, "admin@example.org")
+        learner_token = create_token(session, "learner@example.org")
+        course_id = create_course(session, admin.id, "Ops course").id
+        owner_id = admin.id
+
+    def add_runs(stage: str, outcomes: list[tuple[str, str | None]]) -> None:
+        """One lecture per outcome, with a finished run of ``stage``."""
+        now = utcnow()
+        with unit_of_work(runtime.session_factory) as session:
+            for index, (status, code) in enumerate(outcomes):
+                lecture = Lecture(
+                    course_id=course_id,
+                    owner_id=owner_id,
+                    title=f"{stage} {index}",
+                    preset_key="quick-review",
+                    status="failed" if status == "failed" else "succeeded",
+                    finished_at=now,
+                )
+                session.add(lecture)
+                session.flush()
+                session.add(
+                    StageRun(
+                        lecture_id=lecture.id,
+                        stage=stage,
+                        attempt=1,
+                        status=status,
+                        error_code=code,
+                        error_message="it broke" if code else None,
+                        started_at=now - timedelta(seconds=2 + index),
+                        finished_at=now,
+                        queued_at=now - timedelta(seconds=10),
+                    )
+                )
+
+    with TestClient(create_app(settings, runtime)) as client:
+        yield Ops(
+            client=client,
+            admin={"Authorization": f"Bearer {admin_token}"},
+            learner={"Authorization": f"Bearer {learner_token}"},
+            add_runs=add_runs,
+        )
+
+
+def _alert(status: str, *, stage: str = "ingest", fingerprint: str = "abc123") -> dict[str, Any]:
+    return {
+        "status": status,
+        "labels": {"alertname": "PegasusStageFailing", "severity": "page", "stage": stage},
+        "annotations": {
+            "summary": f"Stage {stage} is failing",
+            "runbook_url": "https://example.invalid/docs/runbooks/PegasusStageFailing.md",
+        },
+        "startsAt": "2026-11-28T10:00:00Z",
+        "endsAt": "2026-11-28T10:30:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+        "fingerprint": fingerprint,
+        "generatorURL": "http://prometheus/graph",
+    }
+
+
+def _webhook(*alerts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": "4",
+        "status": alerts[0]["status"],
+        "receiver": "pegasus-oncall",
+        "alerts": list(alerts),
+    }
+
+
+def test_webhook_needs_the_shared_secret(ops: Ops) -> None:
+    body = _webhook(_alert("firing"))
+    missing = ops.client.post("/api/v1/ops/alerts", json=body)
+    assert missing.status_code == 401
+    wrong = ops.client.post(
+        "/api/v1/ops/alerts", json=body, headers={"Authorization": "Bearer nope"}
+    )
+    assert wrong.status_code == 401
+    assert wrong.json()["error"]["code"] == "auth.required"
+    summary = ops.client.get("/api/v1/ops/summary", headers=ops.admin).json()
+    assert summary["incidents"] == []
+
+
+def test_firing_then_resolved_is_one_incident(ops: Ops) -> None:
+    auth = {"Authorization": f"Bearer {WEBHOOK_SECRET}"}
+    fired = ops.client.post("/api/v1/ops/alerts", json=_webhook(_alert("firing")), headers=auth)
+    assert fired.status_code == 200, fired.text
+    assert fired.json() == {"recorded": 1, "firing": 1, "resolved": 0}
+    summary = ops.client.get("/api/v1/ops/summary", headers=ops.admin).json()
+    assert summary["failing_stages"] == ["ingest"]
+    (incident,) = summary["incidents"]
+    assert incident["status"] == "firing"
+    assert incident["ends_at"] is None
+    assert incident["stage"] == "ingest"
+
+    ops.client.post("/api/v1/ops/alerts", json=_webhook(_alert("resolved")), headers=auth)
+    summary = ops.client.get("/api/v1/ops/summary", headers=ops.admin).json()
+    (incident,) = summary["incidents"]
+    assert incident["status"] == "resolved"
+    assert incident["ends_at"].startswith("2026-11-28T10:30:00")
+    assert summary["failing_stages"] == []
+
+
+def test_malformed_webhook_is_422(ops: Ops) -> None:
+    auth = {"Authorization": f"Bearer {WEBHOOK_SECRET}"}
+    response = ops.client.post("/api/v1/ops/alerts", json={"alerts": [{}]}, headers=auth)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "request.invalid"
+
+
+def test_sustained_failures_mark_the_stage_failing(ops: Ops) -> None:
+    ops.add_runs("ingest", [("succeeded", None)] * 2)
+    ops.add_runs("generate", [("succeeded", None)] + [("failed", "generation.failed")] * 3)
+    summary = ops.client.get("/api/v1/ops/summary", headers=ops.admin).json()
+    stages = {s["stage"]: s for s in summary["stages"]}
+    assert summary["failing_stages"] == ["generate"]
+    assert stages["generate"]["state"] == "failing"
+    assert stages["generate"]["failed"] == 3
+    assert stages["generate"]["failure_ratio"] == pytest.approx(0.75)
+    assert stages["generate"]["top_error_code"] == "generation.failed"
+    assert stages["ingest"]["state"] == "ok"
+    assert stages["transcribe"]["state"] == "idle"
+    assert [f["error_code"] for f in summary["failed_lectures"]] == ["generation.failed"] * 3
+
+
+def test_two_failures_are_not_yet_failing(ops: Ops) -> None:
+    ops.add_runs("generate", [("failed", "generation.failed")] * 2)
+    summary = ops.client.get("/api/v1/ops/summary", headers=ops.admin).json()
+    assert summary["failing_stages"] == []
+    assert {s["stage"]: s["state"] for s in summary["stages"]}["generate"] == "degraded"
+
+
+def test_ops_page_marks_the_failing_stage(ops: Ops) -> None:
+    ops.add_runs("transcribe", [("failed", "transcription.failed")] * 4)
+    page = ops.client.get("/ops", headers=ops.admin)
+    assert page.status_code == 200
+    html = page.text
+    assert "<title>FAILING: transcribe · Pegasus ops</title>" in html
+    assert 'data-stage="transcribe" data-state="failing"' in html
+    assert 'data-stage="ingest" data-state="idle"' in html
+    assert "Failing stage: transcribe" in html
+
+
+def test_ops_is_for_admins_only(ops: Ops) -> None:
+    for path in ("/ops", "/api/v1/ops/summary"):
+        assert ops.client.get(path).status_code == 401
+        forbidden = ops.client.get(path, headers=ops.learner)
+        assert forbidden.status_code == 403
+        assert forbidden.json()["error"]["code"] == "auth.forbidden"

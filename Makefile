@@ -39,7 +39,7 @@ worker: $(STAMP) ## Run a queue worker (for PEGASUS_QUEUE_URL=redis://...)
 	$(BIN)/pegasus worker
 
 .PHONY: system-deps
-system-deps: ## Install the Debian packages tests need (espeak-ng) and start PostgreSQL/Redis
+system-deps: ## Install the Debian packages tests need (espeak-ng, chromium, prometheus) and start PostgreSQL/Redis
 	./scripts/ensure-apt.sh
 	./scripts/ensure-services.sh
 

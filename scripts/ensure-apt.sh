@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs when they are missing:
-# espeak-ng synthesises the speech fixtures.
+# espeak-ng synthesises the speech fixtures; chromium runs the browser tests (driven by
+# Playwright with executable_path, never a downloaded browser); prometheus (promtool) and
+# prometheus-alertmanager (amtool) check and test the alert rules and run the alert drill.
 set -euo pipefail
 missing=()
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v promtool >/dev/null || missing+=(prometheus)
+command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 echo "installing ${missing[*]}"

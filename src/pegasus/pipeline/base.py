@@ -29,6 +29,7 @@ class StageContext:
     stage_run_id: str
     attempt: int
     title: str
+    source_name: str  # the uploaded file's own name, for messages; never a path
     preset: Preset
     settings: Settings
     store: ObjectStore

@@ -17,7 +17,9 @@ class IngestStage:
     name = "ingest"
 
     def run(self, ctx: StageContext) -> StageResult:
-        source = ctx.workdir / "source"
+        # Named as the learner named it, so media errors quote a name they recognise.
+        source = ctx.workdir / "upload" / ctx.source_name
+        source.parent.mkdir()
         ctx.report_progress(0.0, "Checking the recording")
         ctx.store.download_to(ctx.key(SOURCE), source)
         info = probe(source, max_duration_seconds=ctx.settings.media.max_duration_seconds)

@@ -88,6 +88,7 @@ class StageRunner:
             stage_name, attempt = run.stage, run.attempt
             ids = {"lecture_id": lecture.id, "course_id": lecture.course_id}
             title = lecture.title
+            source_name = Path(lecture.original_filename).name or "recording"
         bound = log.bind(
             lecture_id=ids["lecture_id"],
             stage=stage_name,
@@ -106,6 +107,7 @@ class StageRunner:
                 stage_run_id=stage_run_id,
                 attempt=attempt,
                 title=title,
+                source_name=source_name,
                 preset=preset,
                 settings=self.settings,
                 store=self.store,

@@ -53,6 +53,10 @@ format: $(STAMP) ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+.PHONY: slo-check
+slo-check: $(STAMP) ## Fail if ops/prometheus/rules/slo.rules.yml differs from a fresh render
+	$(BIN)/pegasus slo render --check
+
 .PHONY: types
 types: $(STAMP) ## mypy --strict over src, tests and bench
 	$(BIN)/mypy
@@ -62,7 +66,7 @@ unit: $(STAMP) ## Fast tests without services (tests/unit)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: test
-test: system-deps $(STAMP) lint types ## Everything CI runs: deps, lint, types, the whole suite
+test: system-deps $(STAMP) lint types slo-check ## Everything CI runs: deps, lint, types, SLO rules, the suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: bench

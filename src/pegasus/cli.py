@@ -18,6 +18,12 @@ from pegasus.config import Settings, env_var_names, get_settings
 from pegasus.db.session import unit_of_work
 from pegasus.errors import PegasusError
 from pegasus.observability.logging import configure_logging
+from pegasus.observability.slo import (
+    DEFAULT_RULES_PATH,
+    DEFAULT_SLO_PATH,
+    is_up_to_date,
+    render_to_file,
+)
 from pegasus.presets import BUILTIN_PRESETS, DEFAULT_PRESET
 from pegasus.queue.consumer import run_worker
 from pegasus.runtime import build_runtime
@@ -32,10 +38,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+slo_app = typer.Typer(help="Service level objectives.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(config_app, name="config")
+app.add_typer(slo_app, name="slo")
 
 
 def _settings() -> Settings:
@@ -207,6 +215,32 @@ def config_show(
             typer.echo(f"{name}\t{info.description or ''}")
         return
     typer.echo(json.dumps(_settings().redacted(), indent=2, default=str))
+
+
+@slo_app.command("render")
+def slo_render(
+    slo: Annotated[
+        Path, typer.Option(envvar="PEGASUS_SLO_FILE", help="the SLO declarations")
+    ] = DEFAULT_SLO_PATH,
+    out: Annotated[
+        Path, typer.Option(envvar="PEGASUS_SLO_RULES", help="the generated Prometheus rules")
+    ] = DEFAULT_RULES_PATH,
+    check: Annotated[
+        bool, typer.Option("--check", help="fail if OUT differs from a fresh render")
+    ] = False,
+) -> None:
+    """Render Prometheus SLI recording rules and burn-rate alerts from the SLO file."""
+    try:
+        if check:
+            if not is_up_to_date(slo, out):
+                typer.echo(f"{out} is stale: run `pegasus slo render` and commit it.", err=True)
+                raise typer.Exit(1)
+            typer.echo(f"{out} is up to date with {slo}")
+            return
+        render_to_file(slo, out)
+    except PegasusError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"wrote {out}")
 
 
 def main() -> None:

@@ -153,6 +153,10 @@ class OpsSettings(BaseModel):
         default=None, description="bearer secret Alertmanager sends to /api/v1/ops/alerts"
     )
 
+    slo_file: Path | None = Field(
+        default=None, description="SLO declarations for /ops; empty for the bundled ops/slo.yaml"
+    )
+
     _no_placeholder = field_validator("alert_webhook_secret")(_refuse_placeholder)
 
 

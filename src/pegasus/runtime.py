@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import structlog
 from huey.api import Huey
@@ -26,7 +27,8 @@ from pegasus.observability.metrics import (
     enable_multiprocess,
 )
 from pegasus.observability.readiness import check_readiness, failing_parts
-from pegasus.ops.service import SloTarget
+from pegasus.observability.slo import load_slos
+from pegasus.ops.service import SloTarget, targets_from_slos
 from pegasus.pipeline.base import Stage
 from pegasus.pipeline.export import ExportStage
 from pegasus.pipeline.generate import GenerateStage
@@ -174,6 +176,9 @@ def build_runtime(settings: Settings, dispatcher: Dispatcher | None = None) -> R
         exposition=local_registry,
     )
     holder["runtime"] = runtime
+    slo_file = _slo_file(settings)
+    if slo_file is not None:
+        runtime._slo_targets = tuple(targets_from_slos(load_slos(slo_file)))
     runtime.exposition = build_exposition_registry(
         local_registry,
         multiproc_dir,
@@ -183,6 +188,14 @@ def build_runtime(settings: Settings, dispatcher: Dispatcher | None = None) -> R
         ],
     )
     return runtime
+
+
+def _slo_file(settings: Settings) -> Path | None:
+    """The configured SLO file, else the repository's when it is there (a source checkout)."""
+    if settings.ops.slo_file is not None:
+        return settings.ops.slo_file
+    bundled = Path(__file__).resolve().parents[2] / "ops" / "slo.yaml"
+    return bundled if bundled.is_file() else None
 
 
 def _aware(moment: datetime) -> datetime:

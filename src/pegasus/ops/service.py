@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from pegasus.db.models import Incident, Lecture, StageName, StageRun, StageStatus
 from pegasus.observability.metrics import QueueStats
+from pegasus.observability.slo import Slo
 from pegasus.ops import repository
 from pegasus.ops.schemas import (
     AlertmanagerWebhook,
@@ -34,6 +36,7 @@ FAILING_RATIO = 0.5
 DEGRADED_RATIO = 0.1
 DEGRADED_QUEUE_AGE_SECONDS = 900.0
 SLO_WINDOW = timedelta(days=30)
+_STAGE_SELECTOR = re.compile(r'stage="([a-z]+)"')
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,22 @@ class SloTarget:
     target: float
     stage: str | None = None
     threshold_seconds: float | None = None
+
+
+def targets_from_slos(slos: Sequence[Slo]) -> list[SloTarget]:
+    """How /ops counts each declared SLO from the database: latency SLOs by their
+    threshold, success SLOs by the stage their SLI selects."""
+    targets = []
+    for slo in slos:
+        if slo.sli.threshold is not None:
+            targets.append(
+                SloTarget(slo.name, slo.target, threshold_seconds=slo.sli.threshold.le_seconds)
+            )
+            continue
+        match = _STAGE_SELECTOR.search(slo.sli.good)
+        if match is not None:
+            targets.append(SloTarget(slo.name, slo.target, stage=match.group(1)))
+    return targets
 
 
 def record_alerts(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped, unused-ignore]
+import yaml
 from prometheus_client import CollectorRegistry, start_http_server
 
 from pegasus.db.models import StageName
@@ -28,11 +28,13 @@ from pegasus.observability.metrics import (
     QueueStats,
     ReadinessCollector,
 )
+from pegasus.observability.slo import WINDOW_PLACEHOLDER, Slo, load_slos
 from tests.support.prometheus import PrometheusServer, prometheus_server
 
 REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "ops" / "grafana"
 DASHBOARD_FILE = GRAFANA / "dashboards" / "pegasus.json"
+SLO_FILE = REPO / "ops" / "slo.yaml"
 DASHBOARD_PROVIDER_FILE = GRAFANA / "provisioning" / "dashboards" / "pegasus.yml"
 DATASOURCE_FILE = GRAFANA / "provisioning" / "datasources" / "prometheus.yml"
 #: Where the provider expects ops/grafana/dashboards to be mounted (see the provider file).
@@ -190,6 +192,13 @@ def threshold_color(panel: dict[str, Any], value: float) -> str:
     return color
 
 
+def budget_expr(slo: Slo) -> str:
+    """Error budget left over the SLO window, from the SLI queries of ops/slo.yaml."""
+    good = slo.sli.good.replace(WINDOW_PLACEHOLDER, slo.window)
+    total = slo.sli.total.replace(WINDOW_PLACEHOLDER, slo.window)
+    return f"1 - (1 - ({good}) / ({total})) / (1 - {slo.target})"
+
+
 # --- the dashboard file on its own -------------------------------------------------------
 
 
@@ -268,19 +277,33 @@ def test_the_top_row_shows_slo_budgets_workers_and_readiness() -> None:
     dashboard = load_dashboard()
     top = [panel for panel in data_panels(dashboard) if panel["gridPos"]["y"] <= 1]
     budgets = [panel for panel in top if panel["title"].startswith("SLO budget left")]
-    assert len(budgets) == 3
+    assert len(budgets) == len(load_slos(SLO_FILE)) == 3
     for panel in budgets:
         assert panel["type"] == "stat"
         assert threshold_color(panel, -0.01) == "red"
         assert threshold_color(panel, 0.1) == "yellow"
         assert threshold_color(panel, 0.5) == "green"
-        assert "[30d]" in panel["targets"][0]["expr"], "budget from raw counters over 30 days"
-        assert "1 - (error ratio over 30d)" in panel["description"], "state the formula"
     workers = panel_titled(dashboard, "Workers alive")
     assert workers in top
     assert threshold_color(workers, 0) == "red"
     assert threshold_color(workers, 1) == "green"
     assert panel_titled(dashboard, "Ready") in top
+
+
+def test_slo_budget_panels_compute_the_slos_of_ops_slo_yaml() -> None:
+    """One budget panel per SLO, over raw counters, with the formula in its description."""
+    dashboard = load_dashboard()
+    for slo in load_slos(SLO_FILE):
+        panel = panel_titled(dashboard, f"SLO budget left: {slo.name}")
+        [target] = panel["targets"]
+        assert target["expr"] == budget_expr(slo), f"{slo.name}: regenerate from ops/slo.yaml"
+        assert not any(name.startswith("pegasus:") for name in metric_names(target["expr"]))
+        formula = f"1 - (error ratio over {slo.window}) / (1 - {slo.target})"
+        assert formula in panel["description"], panel["description"]
+        if slo.sli.threshold is not None:  # the latency panel draws the same threshold
+            latency = panel_titled(dashboard, "Lecture processing time p50 / p95")
+            assert threshold_color(latency, slo.sli.threshold.le_seconds) == "red"
+            assert threshold_color(latency, slo.sli.threshold.le_seconds - 1) == "green"
 
 
 def test_queries_use_only_exported_metrics() -> None:
@@ -292,10 +315,14 @@ def test_queries_use_only_exported_metrics() -> None:
 
 
 def test_per_stage_selectors_follow_the_stage_variable() -> None:
+    """Selectors of per-stage metrics honour $stage unless they pin one stage (SLO panels)."""
+    pinned = re.compile(r'stage="(?:{})"'.format("|".join(STAGES)))
     for query in queries(load_dashboard()):
         for name, matchers in selectors(query.expr):
             if name in STAGE_METRICS:
-                assert 'stage=~"$stage"' in matchers, f"{query.where}: {name}{matchers}"
+                assert 'stage=~"$stage"' in matchers or pinned.search(matchers), (
+                    f"{query.where}: {name}{matchers}"
+                )
 
 
 def test_provisioning_points_grafana_at_the_dashboard_and_the_datasource() -> None:
@@ -364,7 +391,7 @@ def prometheus() -> Iterator[PrometheusServer]:
 def _generate_is_failing(metrics: PipelineMetrics) -> None:
     """Traffic in which only the generate stage fails; the HTTP 500s are written last."""
     runs = {
-        "ingest": {"succeeded": 56},
+        "ingest": {"succeeded": 199, "failed": 1},
         "transcribe": {"succeeded": 56, "retried": 2},
         "generate": {"succeeded": 40, "failed": 16, "retried": 6},
         "export": {"succeeded": 40},
@@ -421,23 +448,25 @@ def test_the_failing_stage_is_first_and_red(prometheus: PrometheusServer) -> Non
     assert result[0]["metric"]["stage"] == "generate"  # worst first
     assert ratios["generate"] == pytest.approx(16 / 62, rel=0.01)
     assert threshold_color(panel, ratios["generate"]) == "red"
+    assert ratios["ingest"] == pytest.approx(1 / 200, rel=0.01)
     for stage in ("ingest", "transcribe", "export"):
-        assert ratios[stage] == 0
+        assert ratios[stage] < ratios["generate"]
         assert threshold_color(panel, ratios[stage]) == "green"
 
 
 def test_slo_budget_panels_show_the_spent_budget(prometheus: PrometheusServer) -> None:
     dashboard = load_dashboard()
     expected = {
-        # no rejected uploads: the whole budget is left
-        "SLO budget left: ingest success": 1.0,
-        # 16 of 56 lectures failed against a 1 % budget
-        "SLO budget left: generation success": 1 - (16 / 56) / 0.01,
-        # 1 of 40 succeeded lectures slower than the threshold against a 5 % budget
-        "SLO budget left: processing time": 1 - (1 / 40) / 0.05,
+        # 1 of 200 ingest runs failed against a 1 % budget: half of it is left
+        "ingest-success": 1 - (1 / 200) / 0.01,
+        # 16 of 56 final generate runs failed against a 1 % budget (retries do not count)
+        "generation-success": 1 - (16 / 56) / 0.01,
+        # 1 of 40 succeeded lectures slower than the 1200 s threshold against a 5 % budget
+        "processing-time": 1 - (1 / 40) / 0.05,
     }
     colors = {}
-    for title, budget in expected.items():
+    for name, budget in expected.items():
+        title = f"SLO budget left: {name}"
         panel = panel_titled(dashboard, title)
         [series] = _evaluate(prometheus, panel)
         value = float(series["value"][1])

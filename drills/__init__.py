@@ -1,0 +1,1 @@
+"""Operational drills run against real processes on this machine (`make alert-drill`)."""

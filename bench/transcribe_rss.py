@@ -26,9 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for tests.support.audio
 
-from tests.support.audio import encode_wav, make_long_recording  # noqa: E402
-
 from pegasus.config import MediaSettings, TranscriptionSettings  # noqa: E402
+from tests.support.audio import encode_wav, make_long_recording  # noqa: E402
 
 PARAGRAPH = (
     "Today we look at photosynthesis. Plants capture light energy with chlorophyll and use "

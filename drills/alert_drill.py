@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 import yaml
+
 from tests.conftest import SPOKEN_TEXT
 from tests.support.audio import synthesize_speech, truncate_file
 from tests.support.deployment import Api, Deployment, running
@@ -249,6 +250,8 @@ def run_drill(evidence_dir: Path, *, timeout: float = 240.0) -> DrillResult:
                 config = prometheus_config(deployment.base_url, am_url)
                 with prometheus_server(config, rule_files=rule_files) as prometheus:
                     timeline.mark(f"prometheus ready at {prometheus.base_url}")
+                    _wait_for_scrapes(prometheus.base_url)
+                    timeline.mark("prometheus is scraping pegasus")
                     baseline = api.upload(course["id"], good, content_type="audio/mp4")
                     api.wait_for(baseline.json()["id"])
                     timeline.mark("baseline lecture succeeded")
@@ -285,6 +288,19 @@ def run_drill(evidence_dir: Path, *, timeout: float = 240.0) -> DrillResult:
         encoding="utf-8",
     )
     return DrillResult(passed=passed, evidence=evidence, seconds_to_alert=seconds)
+
+
+def _wait_for_scrapes(prometheus_url: str, *, samples: int = 3) -> None:
+    """Wait until Prometheus holds a few samples of Pegasus: a counter that moves before
+    its first scrape has no earlier sample to increase from, and no alert would fire."""
+    query = f'count_over_time(up{{job="pegasus"}}[1m]) >= {samples}'
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        body = httpx.get(f"{prometheus_url}/api/v1/query", params={"query": query}, timeout=5)
+        if body.json()["data"]["result"]:
+            return
+        time.sleep(0.5)
+    raise SystemExit("Prometheus did not scrape Pegasus within 60 s")
 
 
 def _wait_for_incident(

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
 from pegasus.config import LogSettings
 
 
-def configure_logging(settings: LogSettings) -> None:
-    """Configure structlog and the stdlib root logger once per process."""
+def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> None:
+    """Configure structlog and the stdlib root logger once per process (lines go to
+    ``stream``, standard error by default)."""
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -38,7 +40,7 @@ def configure_logging(settings: LogSettings) -> None:
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

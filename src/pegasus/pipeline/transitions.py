@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,8 @@ from pegasus.errors import PegasusError
 from pegasus.pipeline.base import ArtifactOut
 from pegasus.queue.dispatch import Dispatcher
 from pegasus.queue.retry import backoff_seconds, may_retry
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,14 @@ def queue_stage(
     session.flush()
     run_id = run.id
     after_commit(session, lambda: dispatcher.send(run_id, delay_seconds))
+    log.info(
+        "pipeline.stage.queued",
+        lecture_id=lecture.id,
+        stage=stage.value,
+        attempt=run.attempt,
+        stage_run_id=run_id,
+        delay_seconds=round(delay_seconds, 3),
+    )
     return run
 
 

@@ -174,11 +174,9 @@ def build_runtime(settings: Settings, dispatcher: Dispatcher | None = None) -> R
         dispatcher=dispatcher,
         metrics=metrics,
         exposition=local_registry,
+        _slo_targets=_load_slo_targets(settings),
     )
     holder["runtime"] = runtime
-    slo_file = _slo_file(settings)
-    if slo_file is not None:
-        runtime._slo_targets = tuple(targets_from_slos(load_slos(slo_file)))
     runtime.exposition = build_exposition_registry(
         local_registry,
         multiproc_dir,
@@ -190,12 +188,15 @@ def build_runtime(settings: Settings, dispatcher: Dispatcher | None = None) -> R
     return runtime
 
 
-def _slo_file(settings: Settings) -> Path | None:
-    """The configured SLO file, else the repository's when it is there (a source checkout)."""
-    if settings.ops.slo_file is not None:
-        return settings.ops.slo_file
-    bundled = Path(__file__).resolve().parents[2] / "ops" / "slo.yaml"
-    return bundled if bundled.is_file() else None
+def _load_slo_targets(settings: Settings) -> tuple[SloTarget, ...]:
+    """The configured SLO file's targets, else the repository's when it is there."""
+    path = settings.ops.slo_file
+    if path is None:
+        bundled = Path(__file__).resolve().parents[2] / "ops" / "slo.yaml"
+        if not bundled.is_file():
+            return ()
+        path = bundled
+    return tuple(targets_from_slos(load_slos(path)))
 
 
 def _aware(moment: datetime) -> datetime:

@@ -38,6 +38,7 @@ class Ops:
     admin: dict[str, str]
     learner: dict[str, str]
     add_runs: Any
+    add_retried: Any
 
 
 @pytest.fixture
@@ -88,12 +89,44 @@ def ops(tmp_path: Path) -> Iterator[Ops]:
                     )
                 )
 
+    def add_retried(stage: str) -> None:
+        """A lecture whose first attempt failed transiently and whose second succeeded."""
+        now = utcnow()
+        with unit_of_work(runtime.session_factory) as session:
+            lecture = Lecture(
+                course_id=course_id,
+                owner_id=owner_id,
+                title="retried",
+                preset_key="quick-review",
+                status="succeeded",
+                finished_at=now,
+            )
+            session.add(lecture)
+            session.flush()
+            for attempt, status, code in (
+                (1, "failed", "storage.unavailable"),
+                (2, "succeeded", None),
+            ):
+                session.add(
+                    StageRun(
+                        lecture_id=lecture.id,
+                        stage=stage,
+                        attempt=attempt,
+                        status=status,
+                        error_code=code,
+                        started_at=now - timedelta(seconds=1),
+                        finished_at=now,
+                        queued_at=now - timedelta(seconds=5),
+                    )
+                )
+
     with TestClient(create_app(settings, runtime)) as client:
         yield Ops(
             client=client,
             admin={"Authorization": f"Bearer {admin_token}"},
             learner={"Authorization": f"Bearer {learner_token}"},
             add_runs=add_runs,
+            add_retried=add_retried,
         )
 
 
@@ -200,3 +233,29 @@ def test_ops_is_for_admins_only(ops: Ops) -> None:
         forbidden = ops.client.get(path, headers=ops.learner)
         assert forbidden.status_code == 403
         assert forbidden.json()["error"]["code"] == "auth.forbidden"
+
+
+def test_slo_budgets_count_final_outcomes(ops: Ops) -> None:
+    ops.add_runs("ingest", [("succeeded", None)] * 3 + [("failed", "media.corrupt")])
+    summary = ops.client.get("/api/v1/ops/summary", headers=ops.admin).json()
+    slos = {s["name"]: s for s in summary["slos"]}
+    assert set(slos) == {"ingest-success", "generation-success", "processing-time"}
+    ingest = slos["ingest-success"]
+    assert ingest["events"] == 4
+    assert ingest["sli"] == pytest.approx(0.75)
+    assert ingest["budget_remaining"] == pytest.approx(1 - 0.25 / 0.01)
+    assert slos["generation-success"]["events"] == 0
+    assert slos["generation-success"]["sli"] is None
+    processing = slos["processing-time"]
+    assert processing["events"] == 3  # the succeeded lectures, all instantly "processed"
+    assert processing["budget_remaining"] == pytest.approx(1.0)
+
+
+def test_a_retried_failure_is_not_an_outcome(ops: Ops) -> None:
+    ops.add_retried("generate")
+    summary = ops.client.get("/api/v1/ops/summary", headers=ops.admin).json()
+    generate = {s["stage"]: s for s in summary["stages"]}["generate"]
+    assert (generate["succeeded"], generate["failed"], generate["retried"]) == (1, 0, 1)
+    assert generate["state"] == "ok"
+    slo = {s["name"]: s for s in summary["slos"]}["generation-success"]
+    assert (slo["events"], slo["sli"]) == (1, 1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from pegasus.db.models import Incident, Lecture, LectureStatus, StageRun, StageStatus
@@ -71,3 +71,26 @@ def lectures_finished_since(session: Session, since: datetime) -> Sequence[Lectu
             Lecture.status.in_([LectureStatus.SUCCEEDED, LectureStatus.FAILED]),
         )
     ).all()
+
+
+def final_outcome_counts(session: Session, stage: str, since: datetime) -> tuple[int, int]:
+    """(succeeded, failed for good) runs of ``stage`` finished since ``since``; a failed run
+    with a later attempt was retried and is not an outcome."""
+    later = aliased(StageRun)
+    retried = (
+        select(later.id)
+        .where(
+            later.lecture_id == StageRun.lecture_id,
+            later.stage == StageRun.stage,
+            later.attempt > StageRun.attempt,
+        )
+        .exists()
+    )
+    base = (
+        select(func.count())
+        .select_from(StageRun)
+        .where(StageRun.stage == stage, StageRun.finished_at >= since)
+    )
+    succeeded = session.scalar(base.where(StageRun.status == StageStatus.SUCCEEDED)) or 0
+    failed = session.scalar(base.where(StageRun.status == StageStatus.FAILED, ~retried)) or 0
+    return succeeded, failed

@@ -204,11 +204,8 @@ def _nearest_rank(sorted_values: Sequence[float], quantile: float) -> float | No
 def _slo_budget(session: Session, slo: SloTarget, now: datetime) -> SloBudget:
     since = now - SLO_WINDOW
     if slo.stage is not None:
-        runs = [r for r in repository.finished_runs_since(session, since) if r.stage == slo.stage]
-        retried = repository.retried_run_ids(session, runs)
-        final = [r for r in runs if r.id not in retried]
-        good = sum(1 for r in final if r.status == StageStatus.SUCCEEDED)
-        total = len(final)
+        good, failed = repository.final_outcome_counts(session, slo.stage, since)
+        total = good + failed
     else:
         threshold = slo.threshold_seconds or 0.0
         lectures = [

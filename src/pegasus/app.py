@@ -30,11 +30,13 @@ from pegasus.errors import (
     StorageUnavailableError,
 )
 from pegasus.health import router as health_router
+from pegasus.lectures.review_routes import router as review_router
 from pegasus.lectures.routes import router as lectures_router
 from pegasus.observability.metrics import PipelineMetrics
 from pegasus.ops.routes import router as ops_router
 from pegasus.queue.consumer import EmbeddedWorkers
 from pegasus.runtime import Runtime, build_runtime
+from pegasus.search.routes import router as search_router
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +96,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(courses_router)
     app.include_router(lectures_router)
+    app.include_router(review_router)
     app.include_router(ops_router)
+    app.include_router(search_router)
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:

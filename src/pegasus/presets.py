@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pegasus.errors import UnknownPresetError
 
 #: Study-kit parts a preset may ask for. ``transcript`` is always produced.
-KIT_OUTPUTS = ("transcript", "summary", "key_terms")
+KIT_OUTPUTS = ("transcript", "summary", "key_terms", "chapters", "notes", "flashcards", "quiz")
 #: Export formats a preset may ask for.
 EXPORT_FORMATS = ("md", "json", "srt", "vtt")
+ALL_EXPORTS = EXPORT_FORMATS
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class Preset:
     exports: tuple[str, ...]
     summary_sentences: int = 5
     key_term_count: int = 12
+    flashcard_count: int = 0
+    quiz_count: int = 0
 
     def wants(self, output: str) -> bool:
         return output in self.outputs
@@ -34,29 +37,35 @@ BUILTIN_PRESETS: dict[str, Preset] = {
         Preset(
             key="quick-review",
             name="Quick review",
-            description="A short summary and the key terms, for a ten-minute refresher.",
-            outputs=("transcript", "summary", "key_terms"),
-            exports=("md", "json", "srt", "vtt"),
+            description="A short summary, the key terms and a few flashcards: a ten-minute "
+            "refresher.",
+            outputs=("transcript", "summary", "key_terms", "chapters", "flashcards"),
+            exports=ALL_EXPORTS,
             summary_sentences=3,
             key_term_count=8,
+            flashcard_count=8,
         ),
         Preset(
             key="exam-prep",
             name="Exam prep",
-            description="A fuller summary and more key terms to revise from.",
-            outputs=("transcript", "summary", "key_terms"),
-            exports=("md", "json", "srt", "vtt"),
+            description="Key terms, many flashcards and a quiz to test yourself.",
+            outputs=("transcript", "summary", "key_terms", "chapters", "flashcards", "quiz"),
+            exports=ALL_EXPORTS,
             summary_sentences=6,
             key_term_count=20,
+            flashcard_count=24,
+            quiz_count=10,
         ),
         Preset(
             key="full-notes",
             name="Full notes",
-            description="Everything Pegasus makes: the longest summary and all key terms.",
-            outputs=("transcript", "summary", "key_terms"),
-            exports=("md", "json", "srt", "vtt"),
+            description="Everything: summary, chapters, notes, key terms, flashcards and quiz.",
+            outputs=KIT_OUTPUTS,
+            exports=ALL_EXPORTS,
             summary_sentences=10,
             key_term_count=30,
+            flashcard_count=30,
+            quiz_count=15,
         ),
         Preset(
             key="captions-only",

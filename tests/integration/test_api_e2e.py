@@ -213,3 +213,36 @@ def test_metrics_after_an_end_to_end_run(
         )
         >= 1
     )
+
+
+def test_search_finds_spoken_words_with_highlight(
+    learner: Api, finished_lecture: dict[str, Any], deployment: Deployment
+) -> None:
+    response = learner.client.get("/api/v1/search", params={"q": "photosynthesis energy"})
+    assert response.status_code == 200, response.text
+    hits = response.json()["hits"]
+    assert hits, response.text
+    hit = hits[0]
+    assert hit["lecture_id"] == finished_lecture["id"]
+    assert hit["lecture_title"] == "Photosynthesis"
+    assert 0 <= hit["start"] < hit["end"] <= finished_lecture["duration_seconds"] + 0.5
+    assert "<mark>" in hit["snippet"]
+    assert "</mark>" in hit["snippet"]
+    marked = hit["snippet"].lower().split("<mark>")[1].split("</mark>")[0]
+    assert marked.startswith(("photosynth", "energ"))
+
+
+def test_search_is_private_and_safe_with_odd_input(
+    learner: Api, finished_lecture: dict[str, Any], deployment: Deployment
+) -> None:
+    stranger = Api(deployment, deployment.create_user("searcher@example.org"))
+    assert (
+        stranger.client.get("/api/v1/search", params={"q": "photosynthesis"}).json()["hits"] == []
+    )
+    stranger.close()
+    for query in ('"unbalanced', "NEAR(a b)", "energy*) OR (", "---", "日本語"):
+        response = learner.client.get("/api/v1/search", params={"q": query})
+        assert response.status_code == 200, (query, response.text)
+    empty = learner.client.get("/api/v1/search", params={"q": ""})
+    assert empty.status_code == 422
+    assert empty.json()["error"]["code"] == "request.invalid"

@@ -58,6 +58,8 @@ def sync_builtin_presets(session: Session) -> None:
         row.options = {
             "summary_sentences": preset.summary_sentences,
             "key_term_count": preset.key_term_count,
+            "flashcard_count": preset.flashcard_count,
+            "quiz_count": preset.quiz_count,
         }
         row.is_builtin = True
         session.add(row)
@@ -73,4 +75,6 @@ def _to_preset(row: PresetRow) -> Preset:
         exports=tuple(row.exports),
         summary_sentences=int(row.options.get("summary_sentences", 5)),
         key_term_count=int(row.options.get("key_term_count", 12)),
+        flashcard_count=int(row.options.get("flashcard_count", 0)),
+        quiz_count=int(row.options.get("quiz_count", 0)),
     )

@@ -16,6 +16,7 @@ from pegasus.config import Settings
 from pegasus.presets import Preset
 from pegasus.storage.base import ObjectStore, StoredObject
 from pegasus.storage.keys import lecture_key
+from pegasus.transcription.schemas import Transcript
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -56,6 +57,8 @@ class StageResult:
 
     artifacts: list[ArtifactOut] = field(default_factory=list)
     duration_seconds: float | None = None
+    #: A new transcript to index for search (the transcribe stage sets it).
+    transcript: Transcript | None = None
 
 
 class Stage(Protocol):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pegasus.pipeline.base import ArtifactOut, StageContext, StageResult
 from pegasus.pipeline.transcribe import TRANSCRIPT_NAME
+from pegasus.studykit.edits import merge_learner_edits
 from pegasus.studykit.generator import generate_kit
+from pegasus.studykit.schemas import StudyKit
 from pegasus.transcription.schemas import Transcript
 
 KIT = "kit"
@@ -20,7 +22,12 @@ class GenerateStage:
         ctx.report_progress(0.0, "Reading the transcript")
         transcript = Transcript.model_validate_json(ctx.store.get_bytes(ctx.key(TRANSCRIPT_NAME)))
         ctx.report_progress(0.2, "Writing the summary and key terms")
-        kit = generate_kit(transcript, ctx.preset)
+        previous = (
+            StudyKit.model_validate_json(ctx.store.get_bytes(ctx.key(KIT_NAME)))
+            if ctx.store.exists(ctx.key(KIT_NAME))
+            else None
+        )
+        kit = merge_learner_edits(previous, generate_kit(transcript, ctx.preset))
         stored = ctx.store.put_bytes(
             ctx.key(KIT_NAME),
             kit.model_dump_json().encode("utf-8"),

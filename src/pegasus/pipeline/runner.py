@@ -155,6 +155,7 @@ class StageRunner:
                 artifacts=result.artifacts,
                 duration_seconds=result.duration_seconds,
                 message="Done",
+                transcript=result.transcript,
             )
             stage = run.stage
         if outcome is None:

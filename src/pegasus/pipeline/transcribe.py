@@ -32,5 +32,8 @@ class TranscribeStage:
         )
         ctx.report_progress(1.0, f"{len(transcript.segments)} segments")
         return StageResult(
-            artifacts=[ArtifactOut(kind=TRANSCRIPT, stored=stored, content_type="application/json")]
+            artifacts=[
+                ArtifactOut(kind=TRANSCRIPT, stored=stored, content_type="application/json")
+            ],
+            transcript=transcript,
         )

@@ -21,6 +21,8 @@ from pegasus.errors import PegasusError
 from pegasus.pipeline.base import ArtifactOut
 from pegasus.queue.dispatch import Dispatcher
 from pegasus.queue.retry import backoff_seconds, may_retry
+from pegasus.search.repository import index_transcript
+from pegasus.transcription.schemas import Transcript
 
 log = structlog.get_logger(__name__)
 
@@ -186,6 +188,7 @@ def record_success(
     artifacts: list[ArtifactOut],
     duration_seconds: float | None,
     message: str,
+    transcript: Transcript | None = None,
 ) -> SuccessOutcome | None:
     """Mark ``run`` succeeded with its artifacts and queue the next stage, all in one
     transaction. None (and nothing recorded) if the run's lease was lost meanwhile."""
@@ -205,6 +208,10 @@ def record_success(
         session.add(row)
     if duration_seconds is not None:
         lecture.duration_seconds = duration_seconds
+    if transcript is not None:
+        index_transcript(
+            session, lecture_id=lecture.id, owner_id=lecture.owner_id, transcript=transcript
+        )
     following = StageName(run.stage).next()
     finished = None
     if following is None:

@@ -20,6 +20,8 @@ class Segment(BaseModel):
     end: float = Field(ge=0)
     text: str
     words: list[Word] = Field(default_factory=list)
+    #: True once the learner corrected the text; times are kept, word times are dropped.
+    edited: bool = False
 
 
 class Transcript(BaseModel):

@@ -11,6 +11,7 @@ from pegasus.db.models.lectures import (
     StageStatus,
 )
 from pegasus.db.models.ops import Incident, Worker
+from pegasus.db.models.search import TranscriptSegment
 
 __all__ = [
     "ApiToken",
@@ -23,6 +24,7 @@ __all__ = [
     "StageName",
     "StageRun",
     "StageStatus",
+    "TranscriptSegment",
     "User",
     "Worker",
 ]

@@ -1,0 +1,26 @@
+"""GET /api/v1/search."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from pegasus.dependencies import SessionDep, UserDep
+from pegasus.search import repository
+from pegasus.search.schemas import SearchHit, SearchResults
+
+router = APIRouter(prefix="/api/v1", tags=["search"])
+
+
+@router.get("/search", response_model=SearchResults, summary="Search your transcripts")
+def search(
+    q: Annotated[str, Query(min_length=1, max_length=200, description="words to find")],
+    user: UserDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> SearchResults:
+    hits = repository.search(session, owner_id=user.id, query=q, limit=limit)
+    return SearchResults(
+        query=q, hits=[SearchHit.model_validate(hit, from_attributes=True) for hit in hits]
+    )

@@ -26,6 +26,9 @@ class Preset:
     key_term_count: int = 12
     flashcard_count: int = 0
     quiz_count: int = 0
+    #: Course vocabulary: passed to speech recognition as hotwords.
+    glossary: tuple[str, ...] = ()
+    course_id: str | None = None  # set for a course's own presets
 
     def wants(self, output: str) -> bool:
         return output in self.outputs

@@ -107,7 +107,8 @@ def _collect(runtime: Runtime, lecture_id: str, out_dir: Path) -> ProcessResult:
         if lecture.status == LectureStatus.SUCCEEDED:
             out_dir.mkdir(parents=True, exist_ok=True)
             stem = safe_filename(lecture.title)
-            for fmt_key in resolve_preset(session, lecture.preset_key).exports:
+            preset = resolve_preset(session, lecture.preset_key, course_id=lecture.course_id)
+            for fmt_key in preset.exports:
                 row = lecture_repository.artifact(session, lecture.id, export_kind(fmt_key))
                 if row is None:
                     continue

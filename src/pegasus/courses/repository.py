@@ -28,3 +28,9 @@ def builtin_presets(session: Session) -> Sequence[Preset]:
 
 def preset_by_key(session: Session, key: str) -> Preset | None:
     return session.get(Preset, key)
+
+
+def course_presets(session: Session, course_id: str) -> Sequence[Preset]:
+    return session.scalars(
+        select(Preset).where(Preset.course_id == course_id).order_by(Preset.created_at)
+    ).all()

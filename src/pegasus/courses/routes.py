@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from pegasus.courses import service
-from pegasus.courses.schemas import CourseCreate, CourseOut, PresetOut
+from pegasus.courses.schemas import CourseCreate, CourseOut, PresetCreate, PresetOut
 from pegasus.dependencies import SessionDep, UserDep
 
 router = APIRouter(prefix="/api/v1", tags=["courses"])
@@ -27,15 +27,39 @@ def get_course(course_id: str, user: UserDep, session: SessionDep) -> CourseOut:
     return CourseOut.model_validate(service.get_course(session, user.id, course_id))
 
 
-@router.get("/presets", response_model=list[PresetOut])
+@router.get("/presets", response_model=list[PresetOut], summary="The built-in presets")
 def list_presets(user: UserDep, session: SessionDep) -> list[PresetOut]:
-    return [
-        PresetOut(
-            key=p.key,
-            name=p.name,
-            description=p.description,
-            outputs=list(p.outputs),
-            exports=list(p.exports),
-        )
-        for p in service.list_presets(session)
-    ]
+    return [PresetOut.from_preset(p) for p in service.list_presets(session)]
+
+
+@router.get(
+    "/courses/{course_id}/presets",
+    response_model=list[PresetOut],
+    summary="Presets a lecture of this course can use: the built-ins and the course's own",
+)
+def list_course_presets(course_id: str, user: UserDep, session: SessionDep) -> list[PresetOut]:
+    course = service.get_course(session, user.id, course_id)
+    return [PresetOut.from_preset(p) for p in service.list_presets(session, course.id)]
+
+
+@router.post(
+    "/courses/{course_id}/presets",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PresetOut,
+    summary="Add a preset of your own to a course",
+)
+def create_course_preset(
+    course_id: str, body: PresetCreate, user: UserDep, session: SessionDep
+) -> PresetOut:
+    spec = service.PresetSpec(
+        name=body.name,
+        description=body.description,
+        outputs=tuple(body.outputs),
+        exports=tuple(body.exports),
+        summary_sentences=body.summary_sentences,
+        key_term_count=body.key_term_count,
+        flashcard_count=body.flashcard_count,
+        quiz_count=body.quiz_count,
+        glossary=tuple(body.glossary),
+    )
+    return PresetOut.from_preset(service.create_course_preset(session, user.id, course_id, spec))

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from pegasus.courses import repository
+from pegasus.db.base import new_id
 from pegasus.db.models import Course
 from pegasus.db.models import Preset as PresetRow
-from pegasus.errors import InvalidRequestError, NotFoundError
-from pegasus.presets import BUILTIN_PRESETS, Preset, get_preset
+from pegasus.errors import InvalidRequestError, NotFoundError, UnknownPresetError
+from pegasus.presets import BUILTIN_PRESETS, EXPORT_FORMATS, KIT_OUTPUTS, Preset, get_preset
 
 
 def create_course(session: Session, owner_id: str, name: str) -> Course:
@@ -35,15 +38,84 @@ def get_course(session: Session, owner_id: str, course_id: str) -> Course:
     return course
 
 
-def list_presets(session: Session) -> list[Preset]:
-    return [_to_preset(row) for row in repository.builtin_presets(session)]
+def list_presets(session: Session, course_id: str | None = None) -> list[Preset]:
+    """The built-in presets, then the course's own (when ``course_id`` is given)."""
+    rows = list(repository.builtin_presets(session))
+    if course_id is not None:
+        rows += repository.course_presets(session, course_id)
+    return [_to_preset(row) for row in rows]
 
 
-def resolve_preset(session: Session, key: str) -> Preset:
-    """The preset called ``key``; ``UnknownPresetError`` names the valid ones otherwise."""
+def resolve_preset(session: Session, key: str, *, course_id: str | None = None) -> Preset:
+    """The preset called ``key``: a built-in, or one of ``course_id``'s own presets.
+
+    ``UnknownPresetError`` names the valid ones otherwise (another course's preset is
+    unknown here, as if it did not exist)."""
     row = repository.preset_by_key(session, key)
-    if row is None:
-        return get_preset(key)  # raises UnknownPresetError, or finds a not-yet-synced built-in
+    if row is None or (row.course_id is not None and row.course_id != course_id):
+        if row is None and key in BUILTIN_PRESETS:
+            return get_preset(key)  # a built-in not yet synced into the table
+        valid = ", ".join(p.key for p in list_presets(session, course_id)) or ", ".join(
+            sorted(BUILTIN_PRESETS)
+        )
+        raise UnknownPresetError(
+            f"There is no preset called {key!r}. Choose one of: {valid}.", preset=key
+        )
+    return _to_preset(row)
+
+
+@dataclass(frozen=True)
+class PresetSpec:
+    """What a learner chooses for a course's own preset."""
+
+    name: str
+    outputs: tuple[str, ...]
+    exports: tuple[str, ...]
+    summary_sentences: int
+    key_term_count: int
+    flashcard_count: int
+    quiz_count: int
+    glossary: tuple[str, ...]
+    description: str = ""
+
+
+def create_course_preset(
+    session: Session, owner_id: str, course_id: str, spec: PresetSpec
+) -> Preset:
+    """Add a preset to a course the user owns; its key is made from its name."""
+    course = get_course(session, owner_id, course_id)
+    unknown_outputs = sorted(set(spec.outputs) - set(KIT_OUTPUTS))
+    unknown_exports = sorted(set(spec.exports) - set(EXPORT_FORMATS))
+    if unknown_outputs:
+        raise InvalidRequestError(
+            f"Unknown outputs {unknown_outputs}; choose from {list(KIT_OUTPUTS)}."
+        )
+    if unknown_exports:
+        raise InvalidRequestError(
+            f"Unknown exports {unknown_exports}; choose from {list(EXPORT_FORMATS)}."
+        )
+    slug = re.sub(r"[^a-z0-9]+", "-", spec.name.lower()).strip("-")[:40] or "preset"
+    row = PresetRow(
+        key=f"{slug}-{new_id()[:8]}",
+        name=" ".join(spec.name.split())[:100],
+        description=spec.description[:500],
+        outputs=[
+            "transcript",
+            *[o for o in KIT_OUTPUTS if o in spec.outputs and o != "transcript"],
+        ],
+        exports=[e for e in EXPORT_FORMATS if e in spec.exports],
+        options={
+            "summary_sentences": spec.summary_sentences,
+            "key_term_count": spec.key_term_count,
+            "flashcard_count": spec.flashcard_count,
+            "quiz_count": spec.quiz_count,
+            "glossary": sorted({" ".join(t.split()) for t in spec.glossary if t.strip()}),
+        },
+        is_builtin=False,
+        course_id=course.id,
+    )
+    session.add(row)
+    session.flush()
     return _to_preset(row)
 
 
@@ -77,4 +149,6 @@ def _to_preset(row: PresetRow) -> Preset:
         key_term_count=int(row.options.get("key_term_count", 12)),
         flashcard_count=int(row.options.get("flashcard_count", 0)),
         quiz_count=int(row.options.get("quiz_count", 0)),
+        glossary=tuple(row.options.get("glossary", ())),
+        course_id=row.course_id,
     )

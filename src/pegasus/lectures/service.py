@@ -58,7 +58,7 @@ def create_lecture(
     after the upload was stored, the stored object is deleted again.
     """
     course = get_course(session, owner_id, course_id)
-    preset = resolve_preset(session, preset_key)
+    preset = resolve_preset(session, preset_key, course_id=course.id)
     filename = (upload.filename or "recording").strip()[:300]
     clean_title = " ".join((title or "").split())[:300] or filename.rsplit(".", 1)[0] or "Lecture"
     lecture_id = new_id()

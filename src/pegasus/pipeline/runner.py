@@ -84,7 +84,7 @@ class StageRunner:
                 log.info("pipeline.stage.skipped", stage_run_id=stage_run_id, reason="not queued")
                 return
             lecture = run.lecture
-            preset = resolve_preset(session, lecture.preset_key)
+            preset = resolve_preset(session, lecture.preset_key, course_id=lecture.course_id)
             stage_name, attempt = run.stage, run.attempt
             ids = {"lecture_id": lecture.id, "course_id": lecture.course_id}
             title = lecture.title

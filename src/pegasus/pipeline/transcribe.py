@@ -25,7 +25,10 @@ class TranscribeStage:
         ctx.report_progress(0.0, "Loading the audio")
         ctx.store.download_to(ctx.key(AUDIO_NAME), wav)
         ctx.report_progress(0.0, "Loading the speech model")
-        transcript = self._transcriber().transcribe(wav, on_progress=ctx.report_progress)
+        hotwords = " ".join(ctx.preset.glossary) or None
+        transcript = self._transcriber().transcribe(
+            wav, hotwords=hotwords, on_progress=ctx.report_progress
+        )
         data = transcript.model_dump_json().encode("utf-8")
         stored = ctx.store.put_bytes(
             ctx.key(TRANSCRIPT_NAME), data, content_type="application/json"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import JSON, Boolean, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,7 +31,7 @@ class Preset(CreatedAtMixin, Base):
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
     outputs: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     exports: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    options: Mapped[dict[str, int]] = mapped_column(JSON, nullable=False, default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     is_builtin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     course_id: Mapped[str | None] = mapped_column(
         ForeignKey("courses.id", ondelete="CASCADE"), nullable=True, index=True

@@ -121,6 +121,27 @@ class TranscriptionSettings(BaseModel):
     )
 
 
+class LlmSettings(BaseModel):
+    """An optional OpenAI-compatible chat endpoint for the study kit (offline otherwise)."""
+
+    base_url: str | None = Field(
+        default=None,
+        description="chat-completions base URL, e.g. http://127.0.0.1:11434/v1; empty: offline",
+    )
+    model: str = Field(default="", description="model name sent to the endpoint")
+    api_key: SecretStr | None = Field(default=None, description="bearer key for the endpoint")
+    timeout_seconds: float = Field(default=60.0, gt=0, description="per request")
+    max_retries: int = Field(default=3, ge=0, le=10, description="on 429, 5xx and timeouts")
+    window_seconds: float = Field(
+        default=600.0, gt=0, description="transcript window per map call (map-reduce)"
+    )
+    fallback_offline: bool = Field(
+        default=False, description="use the offline generator when the endpoint fails"
+    )
+
+    _no_placeholder = field_validator("api_key")(_refuse_placeholder)
+
+
 class ServerSettings(BaseModel):
     """The HTTP server."""
 
@@ -203,6 +224,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)

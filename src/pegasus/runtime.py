@@ -31,7 +31,7 @@ from pegasus.observability.slo import load_slos
 from pegasus.ops.service import SloTarget, targets_from_slos
 from pegasus.pipeline.base import Stage
 from pegasus.pipeline.export import ExportStage
-from pegasus.pipeline.generate import GenerateStage
+from pegasus.pipeline.generate import GenerateStage, build_kit_generator
 from pegasus.pipeline.ingest import IngestStage
 from pegasus.pipeline.runner import StageRunner
 from pegasus.pipeline.transcribe import TranscribeStage
@@ -75,7 +75,7 @@ class Runtime:
             for stage in (
                 IngestStage(),
                 TranscribeStage(self.transcriber),
-                GenerateStage(),
+                GenerateStage(build_kit_generator(self.settings.llm)),
                 ExportStage(),
             )
         }

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from pegasus.accounts.service import create_token, create_user, has_users
 from pegasus.app import create_app
-from pegasus.config import Settings, env_var_names, get_settings
+from pegasus.config import Settings, env_var_names, get_settings, markdown_table
 from pegasus.db.session import unit_of_work
 from pegasus.errors import PegasusError
 from pegasus.observability.logging import configure_logging
@@ -208,8 +208,14 @@ def tokens_create(
 @config_app.command("show")
 def config_show(
     env: Annotated[bool, typer.Option("--env", help="list every environment variable")] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="the README's configuration table")
+    ] = False,
 ) -> None:
     """Print the effective configuration with secrets redacted."""
+    if markdown:
+        typer.echo(markdown_table())
+        return
     if env:
         for name, info in env_var_names():
             typer.echo(f"{name}\t{info.description or ''}")

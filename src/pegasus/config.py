@@ -284,6 +284,18 @@ def env_var_names() -> list[tuple[str, FieldInfo]]:
     return names
 
 
+def markdown_table() -> str:
+    """The configuration table of the README: every variable, its default, its meaning."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in env_var_names():
+        default = info.default
+        if isinstance(default, SecretStr):
+            default = default.get_secret_value()
+        shown = "" if info.default_factory or default is None else f"`{default}`"
+        rows.append(f"| `{name}` | {shown} | {info.description} |".replace("|  |", "| |"))
+    return "\n".join(rows)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process's settings, read once from the environment."""

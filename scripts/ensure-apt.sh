@@ -2,13 +2,15 @@
 # Install the Debian packages the test suite needs when they are missing:
 # espeak-ng synthesises the speech fixtures; chromium runs the browser tests (driven by
 # Playwright with executable_path, never a downloaded browser); prometheus (promtool) and
-# prometheus-alertmanager (amtool) check and test the alert rules and run the alert drill.
+# prometheus-alertmanager (amtool) check and test the alert rules and run the alert drill;
+# fonts-dejavu-core gives the PDF export wide Unicode coverage.
 set -euo pipefail
 missing=()
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 echo "installing ${missing[*]}"

@@ -27,6 +27,23 @@ SPOKEN_TEXT = (
 )
 SPOKEN_WORDS = ("photosynthesis", "energy", "chlorophyll", "pigment", "sugar")
 
+#: A longer lecture with definitions, for the study kit (flashcards, quiz, chapters).
+RICH_TEXT = (
+    "Today we study how plants make food. Photosynthesis is the process that turns light "
+    "energy into chemical energy. Chlorophyll is the green pigment that absorbs light. "
+    "Chloroplasts are the organelles where photosynthesis happens. Chlorophyll sits inside "
+    "the chloroplasts, and photosynthesis needs chlorophyll to capture light. "
+    "Now let's move on to the second part, the light reactions. The thylakoid is a membrane "
+    "sac inside the chloroplast. The light reactions happen in the thylakoid membrane and "
+    "they split water to release oxygen. ATP is the molecule that stores energy for the cell. "
+    "The light reactions make ATP, and ATP carries energy to the next stage. "
+    "Finally, the third part is the Calvin cycle. The Calvin cycle is the set of reactions "
+    "that builds sugar from carbon dioxide. The stroma is the fluid around the thylakoids. "
+    "The Calvin cycle runs in the stroma and it uses ATP from the light reactions. "
+    "Stomata are small pores in the leaf that let carbon dioxide in. Without stomata the "
+    "Calvin cycle would run out of carbon dioxide."
+)
+
 
 @dataclass(frozen=True)
 class Recordings:
@@ -38,6 +55,7 @@ class Recordings:
     text_as_mp3: Path
     empty_m4a: Path
     long_wav: Path
+    rich_m4a: Path
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +74,7 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> Recordings:
         text_as_mp3=text,
         empty_m4a=empty,
         long_wav=make_long_recording(root / "long.wav", 150.0, SPOKEN_TEXT),
+        rich_m4a=synthesize_speech(RICH_TEXT, root / "rich.m4a", fmt="m4a", wpm=165),
     )
 
 

@@ -9,7 +9,7 @@ from pegasus.errors import UnknownPresetError
 #: Study-kit parts a preset may ask for. ``transcript`` is always produced.
 KIT_OUTPUTS = ("transcript", "summary", "key_terms", "chapters", "notes", "flashcards", "quiz")
 #: Export formats a preset may ask for.
-EXPORT_FORMATS = ("md", "json", "srt", "vtt")
+EXPORT_FORMATS = ("md", "json", "srt", "vtt", "pdf", "apkg", "csv", "zip")
 ALL_EXPORTS = EXPORT_FORMATS
 
 
@@ -75,7 +75,7 @@ BUILTIN_PRESETS: dict[str, Preset] = {
             name="Captions only",
             description="Just the transcript as captions (SRT, VTT) and text.",
             outputs=("transcript",),
-            exports=("md", "json", "srt", "vtt"),
+            exports=("md", "json", "srt", "vtt", "zip"),
             summary_sentences=0,
             key_term_count=0,
         ),

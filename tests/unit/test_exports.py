@@ -16,8 +16,7 @@ from pegasus.exports import EXPORT_FORMATS, get_format, render_export
 from pegasus.exports.json_export import render_json
 from pegasus.exports.markdown import clock, escape, render_markdown
 from pegasus.exports.subtitles import MAX_CUE_CHARS, MAX_CUE_SECONDS, render_srt, render_vtt
-from pegasus.presets import get_preset
-from pegasus.studykit import KeyTerm, StudyKit, SummarySentence, generate_kit
+from pegasus.studykit.schemas import KeyTerm, StudyKit, SummarySentence
 from pegasus.transcription.schemas import Segment, Transcript, Word
 
 PHRASES = [
@@ -92,13 +91,17 @@ def test_export_formats_have_extension_and_media_type() -> None:
         "json": ("json", "application/json"),
         "srt": ("srt", "application/x-subrip; charset=utf-8"),
         "vtt": ("vtt", "text/vtt; charset=utf-8"),
+        "pdf": ("pdf", "application/pdf"),
+        "apkg": ("apkg", "application/apkg"),
+        "csv": ("csv", "text/csv; charset=utf-8"),
+        "zip": ("zip", "application/zip"),
     }
     assert get_format("vtt") is EXPORT_FORMATS["vtt"]
 
 
-@pytest.mark.parametrize("key", ["pdf", "", "MD"])
+@pytest.mark.parametrize("key", ["docx", "", "MD", "zip "])
 def test_unknown_format_names_the_valid_ones(key: str) -> None:
-    with pytest.raises(NotFoundError, match="md, json, srt, vtt"):
+    with pytest.raises(NotFoundError, match="md, json, srt, vtt, pdf, apkg, csv, zip"):
         get_format(key)
     with pytest.raises(NotFoundError):
         render_export(key, title="t", transcript=short_lecture(), kit=None)
@@ -259,7 +262,7 @@ def test_vtt_escapes_markup_characters() -> None:
 
 def test_json_loads_back_into_transcript_and_kit() -> None:
     transcript = short_lecture()
-    kit = generate_kit(transcript, get_preset("quick-review"))
+    kit = sample_kit()
 
     document = json.loads(render_export("json", title="Café 101", transcript=transcript, kit=kit))
 

@@ -25,6 +25,12 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
             key="srt", extension="srt", content_type="application/x-subrip; charset=utf-8"
         ),
         ExportFormat(key="vtt", extension="vtt", content_type="text/vtt; charset=utf-8"),
+        ExportFormat(key="pdf", extension="pdf", content_type="application/pdf"),
+        ExportFormat(key="apkg", extension="apkg", content_type="application/apkg"),
+        # Quizlet's import: one term,definition row per flashcard.
+        ExportFormat(key="csv", extension="csv", content_type="text/csv; charset=utf-8"),
+        # Every other format in one download.
+        ExportFormat(key="zip", extension="zip", content_type="application/zip"),
     )
 }
 

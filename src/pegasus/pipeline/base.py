@@ -31,6 +31,7 @@ class StageContext:
     attempt: int
     title: str
     source_name: str  # the uploaded file's own name, for messages; never a path
+    course_name: str
     preset: Preset
     settings: Settings
     store: ObjectStore

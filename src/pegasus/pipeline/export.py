@@ -29,7 +29,14 @@ class ExportStage:
         for index, key in enumerate(formats):
             fmt = get_format(key)
             ctx.report_progress(index / len(formats), f"Writing {fmt.extension.upper()}")
-            data = render_export(key, title=ctx.title, transcript=transcript, kit=kit)
+            data = render_export(
+                key,
+                title=ctx.title,
+                transcript=transcript,
+                kit=kit,
+                deck_name=ctx.course_name,
+                lecture_id=ctx.lecture_id,
+            )
             stored = ctx.store.put_bytes(
                 ctx.key(f"exports/lecture.{fmt.extension}"), data, content_type=fmt.content_type
             )

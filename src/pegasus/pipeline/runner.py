@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pegasus.config import Settings
 from pegasus.courses.service import resolve_preset
 from pegasus.db.base import utcnow
-from pegasus.db.models import StageRun
+from pegasus.db.models import Course, StageRun
 from pegasus.db.session import unit_of_work
 from pegasus.errors import PegasusError, PipelineError
 from pegasus.observability.metrics import PipelineMetrics
@@ -89,6 +89,8 @@ class StageRunner:
             ids = {"lecture_id": lecture.id, "course_id": lecture.course_id}
             title = lecture.title
             source_name = Path(lecture.original_filename).name or "recording"
+            course = session.get(Course, lecture.course_id)
+            course_name = course.name if course else "Pegasus"
         bound = log.bind(
             lecture_id=ids["lecture_id"],
             stage=stage_name,
@@ -108,6 +110,7 @@ class StageRunner:
                 attempt=attempt,
                 title=title,
                 source_name=source_name,
+                course_name=course_name,
                 preset=preset,
                 settings=self.settings,
                 store=self.store,

@@ -1,0 +1,161 @@
+"""Every preset end to end, on both columns: the kit has exactly the parts the preset
+names, and every export the preset names opens with a real reader."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import srt
+import webvtt
+from pypdf import PdfReader
+
+from pegasus.presets import BUILTIN_PRESETS, KIT_OUTPUTS
+from pegasus.studykit.schemas import StudyKit
+from tests.conftest import Recordings
+from tests.support.deployment import Api, Deployment
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
+
+KIT_FIELDS = {
+    "summary": "summary",
+    "key_terms": "key_terms",
+    "chapters": "chapters",
+    "notes": "notes",
+    "flashcards": "flashcards",
+    "quiz": "quiz",
+}
+
+
+@pytest.fixture(scope="module")
+def learner(deployment: Deployment) -> Iterator[Api]:
+    api = Api(deployment, deployment.create_user("kit@example.org"))
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="module")
+def course(learner: Api) -> dict[str, Any]:
+    return learner.create_course("Plant biology")
+
+
+@pytest.fixture(scope="module")
+def custom_preset(learner: Api, course: dict[str, Any]) -> dict[str, Any]:
+    response = learner.client.post(
+        f"/api/v1/courses/{course['id']}/presets",
+        json={
+            "name": "Cards only",
+            "outputs": ["key_terms", "flashcards"],
+            "exports": ["csv", "apkg"],
+            "flashcard_count": 4,
+            "glossary": ["chlorophyll", "thylakoid", "stroma"],
+        },
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _process(learner: Api, course: dict[str, Any], recordings: Recordings, preset: str) -> Any:
+    response = learner.upload(
+        course["id"],
+        recordings.rich_m4a,
+        content_type="audio/mp4",
+        preset=preset,
+        title="Photosynthesis",
+    )
+    assert response.status_code == 202, response.text
+    lecture = learner.wait_for(response.json()["id"])
+    assert lecture["status"] == "succeeded", lecture
+    return lecture
+
+
+def _check_export(fmt: str, body: bytes, kit: StudyKit) -> None:
+    """Open ``body`` with a real reader for ``fmt`` and check it holds the kit."""
+    if fmt == "md":
+        assert body.decode().startswith("# Photosynthesis")
+    elif fmt == "json":
+        assert StudyKit.model_validate(json.loads(body)["study_kit"]) == kit
+    elif fmt == "srt":
+        assert list(srt.parse(body.decode()))
+    elif fmt == "vtt":
+        assert webvtt.from_buffer(io.StringIO(body.decode())).captions
+    elif fmt == "pdf":
+        text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(body)).pages)
+        assert "Photosynthesis" in text
+        for card in kit.flashcards[:2]:
+            assert card.front.split()[0] in text
+    elif fmt == "csv":
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8"))))
+        assert len(rows) == len(kit.flashcards)
+        assert all(len(row) == 2 for row in rows)
+    elif fmt == "apkg":
+        with tempfile.TemporaryDirectory() as tmp:
+            with zipfile.ZipFile(io.BytesIO(body)) as package:
+                name = next(n for n in package.namelist() if n.startswith("collection.anki2"))
+                package.extract(name, tmp)
+            with sqlite3.connect(Path(tmp) / name) as db:
+                notes = db.execute("SELECT count(*) FROM notes").fetchone()[0]
+                decks = json.loads(db.execute("SELECT decks FROM col").fetchone()[0])
+        assert notes == len(kit.flashcards) + len(kit.quiz)
+        assert "Plant biology" in {deck["name"] for deck in decks.values()}
+    elif fmt == "zip":
+        with zipfile.ZipFile(io.BytesIO(body)) as bundle:
+            members = bundle.namelist()
+            # A kit without flashcards has an empty (still valid) CSV; nothing else is empty.
+            assert all(bundle.read(m) for m in members if not m.endswith(".csv"))
+        assert {m.rsplit(".", 1)[1] for m in members} >= {"md", "json", "srt", "vtt"}
+    else:
+        raise AssertionError(f"no reader for {fmt}")
+
+
+@pytest.mark.parametrize("preset_key", [*BUILTIN_PRESETS, "custom"])
+def test_preset_makes_what_it_names(
+    learner: Api,
+    course: dict[str, Any],
+    custom_preset: dict[str, Any],
+    recordings: Recordings,
+    preset_key: str,
+) -> None:
+    key = custom_preset["key"] if preset_key == "custom" else preset_key
+    preset = next(
+        p
+        for p in learner.client.get(f"/api/v1/courses/{course['id']}/presets").json()
+        if p["key"] == key
+    )
+    lecture = _process(learner, course, recordings, key)
+    kit = StudyKit.model_validate(
+        learner.client.get(f"/api/v1/lectures/{lecture['id']}/kit").json()
+    )
+    transcript = learner.client.get(f"/api/v1/lectures/{lecture['id']}/transcript").json()
+    spoken = " ".join(s["text"] for s in transcript["segments"])
+    for output in KIT_OUTPUTS:
+        if output == "transcript":
+            continue
+        items = getattr(kit, KIT_FIELDS[output])
+        if output in preset["outputs"]:
+            assert items, f"{key} asks for {output} but the kit has none"
+        else:
+            assert not items, f"{key} does not ask for {output} but the kit has some"
+    if "flashcards" in preset["outputs"]:
+        assert len(kit.flashcards) <= preset["flashcard_count"]
+    sources = [c.source for c in kit.flashcards] + [q.source for q in kit.quiz]
+    for source in sources:
+        assert source.text in spoken, "every item must point at real transcript text"
+    for item in kit.quiz:
+        assert 0 <= item.answer_index < 4
+    for fmt in ("md", "json", "srt", "vtt", "pdf", "apkg", "csv", "zip"):
+        response = learner.client.get(f"/api/v1/lectures/{lecture['id']}/exports/{fmt}")
+        if fmt in preset["exports"]:
+            assert response.status_code == 200, (key, fmt, response.text)
+            _check_export(fmt, response.content, kit)
+        else:
+            assert response.status_code == 404, (key, fmt)

@@ -127,3 +127,25 @@ def test_invalid_preset_is_refused_with_the_reason(
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "request.invalid"
     assert fragment in response.json()["error"]["message"]
+
+
+def test_a_lecture_being_processed_cannot_be_edited(
+    client: tuple[TestClient, dict[str, str], dict[str, str]], recordings: Recordings
+) -> None:
+    http, a, _ = client  # no workers run here, so the lecture stays queued
+    course = http.post("/api/v1/courses", json={"name": "Busy"}, headers=a).json()
+    with recordings.lecture_wav.open("rb") as fh:
+        lecture = http.post(
+            f"/api/v1/courses/{course['id']}/lectures",
+            files={"file": ("l.wav", fh, "audio/wav")},
+            headers=a,
+        ).json()
+    base = f"/api/v1/lectures/{lecture['id']}"
+    for response in (
+        http.patch(f"{base}/transcript/segments/0", json={"text": "x"}, headers=a),
+        http.delete(f"{base}/flashcards/abc", headers=a),
+        http.post(f"{base}/regenerate", headers=a),
+    ):
+        assert response.status_code == 409, response.text
+        assert response.json()["error"]["code"] == "lecture.busy"
+    assert http.get(f"{base}/kit", headers=a).status_code == 404

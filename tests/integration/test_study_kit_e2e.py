@@ -159,3 +159,61 @@ def test_preset_makes_what_it_names(
             _check_export(fmt, response.content, kit)
         else:
             assert response.status_code == 404, (key, fmt)
+
+
+def test_review_edits_survive_a_regenerate(
+    learner: Api, course: dict[str, Any], recordings: Recordings
+) -> None:
+    lecture = _process(learner, course, recordings, "exam-prep")
+    base = f"/api/v1/lectures/{lecture['id']}"
+    kit = StudyKit.model_validate(learner.client.get(f"{base}/kit").json())
+    assert len(kit.flashcards) >= 2
+    assert kit.quiz
+
+    # Correct the first transcript segment: times stay, search sees the new words.
+    transcript = learner.client.get(f"{base}/transcript").json()
+    first = transcript["segments"][0]
+    edited = learner.client.patch(
+        f"{base}/transcript/segments/0", json={"text": "Today we study xylophyte nutrition."}
+    )
+    assert edited.status_code == 200, edited.text
+    segment = edited.json()["segments"][0]
+    assert (segment["start"], segment["end"]) == (first["start"], first["end"])
+    assert segment["edited"] is True
+    hits = learner.client.get("/api/v1/search", params={"q": "xylophyte"}).json()["hits"]
+    assert [h["lecture_id"] for h in hits] == [lecture["id"]]
+
+    # Edit one flashcard, delete another and a quiz item.
+    card, doomed = kit.flashcards[0], kit.flashcards[1]
+    patched = learner.client.patch(
+        f"{base}/flashcards/{card.id}", json={"back": "My own words for this card"}
+    )
+    assert patched.status_code == 200, patched.text
+    assert learner.client.delete(f"{base}/flashcards/{doomed.id}").status_code == 204
+    assert learner.client.delete(f"{base}/quiz/{kit.quiz[0].id}").status_code == 204
+    bad = learner.client.patch(
+        f"{base}/quiz/{kit.quiz[-1].id}", json={"options": ["a", "a", "b", "c"]}
+    )
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "request.invalid"
+    missing = learner.client.patch(f"{base}/flashcards/nope", json={"back": "x"})
+    assert missing.status_code == 404
+
+    regenerated = learner.client.post(f"{base}/regenerate")
+    assert regenerated.status_code == 202, regenerated.text
+    done = learner.wait_for(lecture["id"])
+    assert done["status"] == "succeeded"
+    generate = next(s for s in done["stages"] if s["stage"] == "generate")
+    assert generate["attempt"] == 2
+
+    after = StudyKit.model_validate(learner.client.get(f"{base}/kit").json())
+    kept = {c.id: c for c in after.flashcards}
+    assert kept[card.id].back == "My own words for this card"
+    assert kept[card.id].edited
+    assert doomed.id not in kept
+    assert kit.quiz[0].id not in {q.id for q in after.quiz}
+    assert after.deleted_ids == sorted({doomed.id, kit.quiz[0].id})
+    rows = list(csv.reader(io.StringIO(learner.client.get(f"{base}/exports/csv").text)))
+    assert ["".join(card.front.split()), "My own words for this card"] in [
+        ["".join(r[0].split()), r[1]] for r in rows
+    ]

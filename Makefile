@@ -73,6 +73,10 @@ test: system-deps $(STAMP) lint types slo-check ## Everything CI runs: deps, lin
 bench: $(STAMP) system-deps ## Benchmarks: peak RSS and speed of transcribing 30 minutes
 	$(BIN)/python bench/transcribe_rss.py --minutes 30
 
+.PHONY: eval
+eval: $(STAMP) system-deps ## Study-kit quality on the fixture lectures (recall, chapters, traceability)
+	$(BIN)/python -m eval.run
+
 .PHONY: alert-drill
 alert-drill: $(STAMP) system-deps ## Real Prometheus + Alertmanager page on a failing stage; evidence in docs/evidence/
 	$(BIN)/python -m drills.alert_drill

@@ -293,6 +293,29 @@ def test_captions_only_preset_makes_no_summary_or_terms(lecture: Transcript) -> 
     assert kit == StudyKit(preset="captions-only", summary=[], key_terms=[])
 
 
+@pytest.mark.parametrize(
+    ("preset_key", "made"),
+    [
+        ("quick-review", {"summary", "key_terms", "chapters", "flashcards"}),
+        ("exam-prep", {"summary", "key_terms", "chapters", "flashcards", "quiz"}),
+        ("full-notes", {"summary", "key_terms", "chapters", "notes", "flashcards", "quiz"}),
+        ("captions-only", set()),
+    ],
+)
+def test_each_preset_makes_the_parts_it_names(preset_key: str, made: set[str]) -> None:
+    transcript = make_transcript([s for part in GEOLOGY for s in part])
+    preset = get_preset(preset_key)
+
+    kit = generate_kit(transcript, preset)
+
+    parts = ("summary", "key_terms", "chapters", "notes", "flashcards", "quiz")
+    assert {part for part in parts if getattr(kit, part)} == made
+    assert {part for part in parts if preset.wants(part)} == made
+    assert len(kit.flashcards) <= preset.flashcard_count
+    assert len(kit.quiz) <= preset.quiz_count
+    assert len(kit.key_terms) <= preset.key_term_count
+
+
 def test_parts_the_preset_does_not_ask_for_stay_empty(lecture: Transcript) -> None:
     terms_only = Preset(
         key="terms",
@@ -377,3 +400,64 @@ def test_tokenize_and_content_words() -> None:
     assert normalize("bodies") == "body"
     assert normalize("process") == "process"
     assert normalize("species") == "species"
+
+
+# --- a longer lecture with three topics, shared by the test_studykit_* modules --------------
+
+#: Three parts about different things; each opens with a cue phrase or a clear change of
+#: vocabulary and lasts about a minute at 0.4 s a word.
+GEOLOGY = [
+    [
+        "Good morning, today we start with volcanoes.",
+        "A volcano is an opening in the crust where molten rock reaches the surface.",
+        "Magma is molten rock that is still underground, inside the volcano.",
+        "When magma erupts and flows over the surface, we call it lava.",
+        "Lava cools quickly in the open air and hardens into basalt.",
+        "Basalt is a dark, fine grained rock that covers most of the ocean floor.",
+        "Most volcanoes sit where tectonic plates pull apart or push together.",
+        "Tectonic plates are the huge slabs of crust that drift slowly over the mantle.",
+        "A volcano that has not erupted for thousands of years is called dormant.",
+        "The magma chamber beneath a dormant volcano can still fill with fresh magma.",
+        "Gas trapped in thick magma makes an eruption explosive and dangerous.",
+        "Thin runny lava escapes gently and builds wide shield volcanoes.",
+    ],
+    [
+        "Next, let's talk about glaciers and the ice ages.",
+        "A glacier is a slow river of ice that forms where snow never melts.",
+        "Each winter fresh snow presses the older snow below into dense glacier ice.",
+        "Glacier ice moves downhill under its own weight, a few metres every day.",
+        "As it moves, the glacier scrapes the valley floor and plucks loose boulders.",
+        "The rubble a glacier pushes and leaves behind is known as a moraine.",
+        "A terminal moraine marks the furthest point the glacier ice ever reached.",
+        "Glaciers carve deep valleys with steep sides and a flat floor.",
+        "A valley carved by glacier ice has a U shape, unlike a river valley.",
+        "During the ice ages, glacier ice covered much of northern Europe.",
+        "Melting glacier ice today raises the sea level around the world.",
+        "Scientists drill ice cores to read the climate of past ice ages.",
+    ],
+    [
+        "Finally, rivers shape the land more than any glacier.",
+        "Erosion refers to the wearing away of rock and soil by water, wind or ice.",
+        "A fast river carries sand and pebbles that grind its bed deeper.",
+        "On flat land the river slows down and starts to swing from side to side.",
+        "A meander is a wide loop in the channel of a slow river.",
+        "The outer bank of a meander erodes, while the inner bank collects sand.",
+        "Over time two meanders can join, and the old loop becomes an oxbow lake.",
+        "Where a river meets the sea it drops its load of sand and mud.",
+        "The fan of new land that grows at the river mouth is called a delta.",
+        "The Nile delta has fed farmers for thousands of years.",
+        "Floods spread fresh mud across the delta and keep the soil rich.",
+        "River erosion, glacier ice and volcanoes together build the landscape we see.",
+    ],
+]
+GEOLOGY_SENTENCES = [sentence for part in GEOLOGY for sentence in part]
+
+
+def part_starts(transcript: Transcript) -> list[float]:
+    """When each GEOLOGY part's first sentence starts in ``transcript`` (seconds)."""
+    starts = []
+    index = 0
+    for part in GEOLOGY:
+        starts.append(transcript.segments[index].start)
+        index += len(part)
+    return starts

@@ -1,6 +1,28 @@
-"""Study kits: an extractive summary and key terms computed from a transcript."""
+"""Study kits made offline from a transcript: summary, key terms with definitions, chapters,
+notes, flashcards and a quiz, every item traceable to the transcript span it comes from."""
 
 from pegasus.studykit.generator import generate_kit
-from pegasus.studykit.schemas import KeyTerm, StudyKit, SummarySentence
+from pegasus.studykit.schemas import (
+    Chapter,
+    Flashcard,
+    KeyTerm,
+    NoteBullet,
+    NoteSection,
+    QuizItem,
+    Span,
+    StudyKit,
+    SummarySentence,
+)
 
-__all__ = ["KeyTerm", "StudyKit", "SummarySentence", "generate_kit"]
+__all__ = [
+    "Chapter",
+    "Flashcard",
+    "KeyTerm",
+    "NoteBullet",
+    "NoteSection",
+    "QuizItem",
+    "Span",
+    "StudyKit",
+    "SummarySentence",
+    "generate_kit",
+]

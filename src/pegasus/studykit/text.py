@@ -9,8 +9,12 @@ from dataclasses import dataclass
 from pegasus.transcription.schemas import Segment, Transcript
 
 
-def _word_set(words: str) -> frozenset[str]:
+def word_set(words: str) -> frozenset[str]:
+    """The whitespace-separated words of ``words`` as a set (for word lists in code)."""
     return frozenset(words.split())
+
+
+_word_set = word_set
 
 
 # English function words plus the fillers of spoken lectures ("okay", "gonna", "kind of").
@@ -40,11 +44,17 @@ STOPWORDS: frozenset[str] = _word_set(
     actually ah alright basically bit bunch called call calls couple definitely erm everyone
     example first folks get gets getting go goes going gonna good got gotta guys hello hey hmm
     kind know known last like likely literally little look looking lot lots make makes making
-    mean means mm need okay ok pretty probably put really right second sort stuff sure talk
+    mean means mm need okay ok pretty probably put really right second stuff sure talk
     talking tell thank thanks thing things think third today try uh uhm um use used uses using
     wanna want way ways yeah yes
     came come comes coming did does find finds found gave give gives giving happen happened
     happening happens keep keeps kept show showed shown shows take taken takes taking took
+    two three four five six seven eight nine ten twenty hundred thousand million billion
+    able big bigger biggest large larger largest small smaller smallest new old high higher
+    low lower long longer short shorter great greater better best worse worst same different
+    easy hard simple left top bottom middle whole half full less least lot many
+    ask asked begin begins change changes changed move moves moved need needs needed start
+    starts started turn turns turned work works worked bring brings help helps mind
     """
 )
 
@@ -117,8 +127,8 @@ def normalize(word: str) -> str:
         return word
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
-    if word.endswith("sses"):
-        return word[:-2]
+    if word.endswith(("sses", "xes")) or (word.endswith("oes") and len(word) > 5):
+        return word[:-2]  # classes, boxes, volcanoes
     if word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
@@ -255,3 +265,77 @@ def _make_sentence(index: int, tokens: Sequence[TimedToken]) -> TimedSentence | 
 
 def _lower(text: str) -> str:
     return text.lower().replace("\u2019", "'")
+
+
+# --- helpers for items that quote the lecture ----------------------------------------------
+
+TermKey = tuple[str, ...]
+
+# Words that open a sentence without adding to it ("So, um, the cell ..."); "like" and "now"
+# stay out when they could carry meaning elsewhere, so only a leading run is stripped.
+_LEADING_FILLERS = re.compile(
+    r"^(?:(?:so|um+|uh+|uhm|erm|okay|ok|well|now|right|alright|and so|and|you know|basically|"
+    r"anyway|actually|i mean)\b[,.]?\s+)+",
+    re.IGNORECASE,
+)
+_INNER_FILLERS = re.compile(
+    r"(?:,\s*(?:you know|i mean)\s*,(?=\s))|(?:,?\s*\b(?:um+|uh+|uhm|erm)\b,?)", re.IGNORECASE
+)
+_SMALL_WORDS = _word_set("a an and as at but by for from in into of on or per the to via vs with")
+
+
+def term_key(term: str) -> TermKey:
+    """How a term is compared: its words lower-cased and singular ("Light Reactions" ->
+    ("light", "reaction"))."""
+    return tuple(normalize(word) for word in tokenize(term))
+
+
+def find_term(sentence: TimedSentence, key: TermKey) -> list[int]:
+    """Word indexes where ``key`` is said in ``sentence``, never across punctuation."""
+    size = len(key)
+    if not size:
+        return []
+    words = sentence.words
+    return [
+        i
+        for i in range(len(words) - size + 1)
+        if all(words[i + k].norm == key[k] for k in range(size))
+        and not any(words[i + k].breaks_before for k in range(1, size))
+    ]
+
+
+def word_offsets(sentence: TimedSentence) -> list[tuple[int, int]] | None:
+    """Each word's character range in ``sentence.text``; None if they cannot be matched."""
+    matches = list(WORD_RE.finditer(sentence.text))
+    if len(matches) != len(sentence.words) or any(
+        m.group() != w.text for m, w in zip(matches, sentence.words, strict=True)
+    ):
+        return None
+    return [(m.start(), m.end()) for m in matches]
+
+
+def strip_fillers(text: str) -> str:
+    """``text`` without spoken fillers ("so", "um", "you know"), first letter capitalised.
+
+    Leaves ``text`` as it is when too little would remain.
+    """
+    lighter = _INNER_FILLERS.sub("", _LEADING_FILLERS.sub("", text.strip()))
+    lighter = re.sub(r"\s{2,}", " ", lighter).strip(" ,")
+    if len(tokenize(lighter)) < 3:
+        return text.strip()
+    return lighter[:1].upper() + lighter[1:]
+
+
+def title_case(text: str) -> str:
+    """Headline capitals ("calvin cycle and ATP" -> "Calvin Cycle and ATP"); words with
+    capitals of their own (ATP, pH) are kept as they are."""
+    words = text.split()
+    out = []
+    for i, word in enumerate(words):
+        if any(c.isupper() for c in word[1:]) or (word[:1].isupper() and i):
+            out.append(word)
+        elif i and word.lower() in _SMALL_WORDS:
+            out.append(word.lower())
+        else:
+            out.append(word[:1].upper() + word[1:])
+    return " ".join(out)

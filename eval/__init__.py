@@ -1,0 +1,1 @@
+"""Quality harness for the study-kit generator (``python -m eval.run``)."""

@@ -40,11 +40,10 @@ def test_process_writes_every_export_with_the_spoken_words(
     out = tmp_path / "out"
     result = _run("process", str(recordings.lecture_m4a), "--out", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    # quick-review names every export format
     assert sorted(p.name for p in out.iterdir()) == [
-        "lecture.json",
-        "lecture.md",
-        "lecture.srt",
-        "lecture.vtt",
+        f"lecture.{ext}"
+        for ext in sorted(("apkg", "csv", "json", "md", "pdf", "srt", "vtt", "zip"))
     ]
     texts = {
         "md": (out / "lecture.md").read_text(encoding="utf-8"),

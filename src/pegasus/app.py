@@ -12,6 +12,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -125,11 +126,27 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http.error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request.too_large"}.get(
+            exc.status_code, "http.error"
+        )
         return JSONResponse(
             error_body(code, str(exc.detail), _request_id(request)),
             exc.status_code,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> JSONResponse:
+        # e.g. a NUL character, which PostgreSQL text cannot hold; nothing was stored.
+        log.warning("http.data_error", path=request.url.path)
+        return JSONResponse(
+            error_body(
+                "request.invalid",
+                "The request holds characters or values the database cannot store "
+                "(such as a NUL character). Remove them and try again.",
+                _request_id(request),
+            ),
+            422,
         )
 
     @app.exception_handler(Exception)
@@ -146,8 +163,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         )
 
     app.add_middleware(
-        UploadLimitMiddleware,
-        max_body_bytes=settings.media.max_upload_bytes,
+        BodyLimitMiddleware,
+        max_upload_bytes=settings.media.max_upload_bytes,
         metrics=runtime.metrics,
     )
     app.add_middleware(RequestContextMiddleware, runtime=runtime)
@@ -206,35 +223,63 @@ class RequestContextMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
-class UploadLimitMiddleware:
-    """Refuses a request whose declared body is larger than the upload limit with 413,
-    before any of it is read or stored. (Bodies without a length are limited while they
-    are stored: see ``ObjectStore.put_stream(max_bytes=...)``.)"""
+class BodyTooLargeError(StarletteHTTPException):
+    """Raised while a body without a declared length grows past its limit (FastAPI lets
+    HTTP exceptions through its body parsing, so this becomes a 413, not a 400)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(status_code=413, detail=message)
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over their limit with 413 before they are read or stored: uploads
+    (``POST .../lectures``) up to the upload limit, everything else up to 1 MiB. A declared
+    Content-Length is checked up front; a body without one is counted as it arrives."""
 
     #: Room for multipart boundaries and form fields around the file itself.
     OVERHEAD_BYTES = 64 * 1024
+    OTHER_LIMIT_BYTES = 1024 * 1024
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: PipelineMetrics) -> None:
+    def __init__(self, app: ASGIApp, max_upload_bytes: int, metrics: PipelineMetrics) -> None:
         self.app = app
-        self.limit = max_body_bytes + self.OVERHEAD_BYTES
+        self.max_upload_bytes = max_upload_bytes
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope.get("headers") or []).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.limit:
-                error = MediaTooLargeError(
-                    f"The file is larger than this server accepts "
-                    f"({(self.limit - self.OVERHEAD_BYTES) // (1024 * 1024)} MiB). "
-                    "Split the recording or compress it and upload again."
-                )
-                if scope["method"] == "POST" and scope["path"].endswith("/lectures"):
-                    self.metrics.ingest_requests.labels(outcome="rejected").inc()
-                response = JSONResponse(
-                    error_body(error.code, error.message, scope.get("state", {}).get("request_id")),
-                    413,
-                    headers={"Connection": "close"},
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_upload = scope["method"] == "POST" and scope["path"].endswith("/lectures")
+        if is_upload:
+            limit = self.max_upload_bytes + self.OVERHEAD_BYTES
+            message = (
+                f"The file is larger than this server accepts "
+                f"({self.max_upload_bytes // (1024 * 1024)} MiB). "
+                "Split the recording or compress it and upload again."
+            )
+        else:
+            limit = self.OTHER_LIMIT_BYTES
+            message = "The request body is too large: at most 1 MiB is accepted here."
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            if is_upload:
+                self.metrics.ingest_requests.labels(outcome="rejected").inc()
+            code = MediaTooLargeError.code if is_upload else "request.too_large"
+            request_id = scope.get("state", {}).get("request_id")
+            response = JSONResponse(
+                error_body(code, message, request_id), 413, headers={"Connection": "close"}
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message_in = await receive()
+            if message_in["type"] == "http.request":
+                received += len(message_in.get("body", b""))
+                if received > limit:
+                    raise BodyTooLargeError(message)
+            return message_in
+
+        await self.app(scope, counted_receive, send)

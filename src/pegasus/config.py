@@ -254,6 +254,8 @@ def _redact(model: BaseModel) -> dict[str, Any]:
             out[name] = _redact(value)
         elif isinstance(value, SecretStr) and name == "url":
             out[name] = _redact_url(value.get_secret_value())
+        elif isinstance(value, str) and name.endswith("url"):
+            out[name] = _redact_url(value)
         elif isinstance(value, SecretStr):
             out[name] = "**********" if value.get_secret_value() else ""
         elif isinstance(value, Path):

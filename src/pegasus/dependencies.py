@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from pegasus.accounts.service import authenticate_token
+from pegasus.accounts.service import authenticate_token, record_token_use
 from pegasus.db.models import User
 from pegasus.db.session import unit_of_work
 from pegasus.errors import AuthenticationError, PermissionDeniedError
@@ -30,13 +30,16 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def current_user(request: Request, session: SessionDep) -> User:
+def current_user(request: Request, session: SessionDep, runtime: RuntimeDep) -> User:
     """The user whose bearer token came with the request."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError()
-    return authenticate_token(session, token.strip())
+    user = authenticate_token(session, token.strip())
+    with unit_of_work(runtime.session_factory) as own:
+        record_token_use(own, token.strip())
+    return user
 
 
 UserDep = Annotated[User, Depends(current_user)]

@@ -15,9 +15,10 @@ from pegasus.courses.service import create_course, resolve_preset, sync_builtin_
 from pegasus.db.migrate import upgrade
 from pegasus.db.models import Lecture, LectureStatus, StageRun, StageStatus
 from pegasus.db.session import unit_of_work
+from pegasus.exports.bundle import safe_stem
 from pegasus.exports.formats import get_format
 from pegasus.lectures import repository as lecture_repository
-from pegasus.lectures.service import Upload, create_lecture, safe_filename
+from pegasus.lectures.service import Upload, create_lecture
 from pegasus.pipeline.export import export_kind
 from pegasus.queue.dispatch import LocalDispatcher
 from pegasus.runtime import Runtime, build_runtime
@@ -106,7 +107,7 @@ def _collect(runtime: Runtime, lecture_id: str, out_dir: Path) -> ProcessResult:
         files: list[Path] = []
         if lecture.status == LectureStatus.SUCCEEDED:
             out_dir.mkdir(parents=True, exist_ok=True)
-            stem = safe_filename(lecture.title)
+            stem = safe_stem(lecture.title)
             preset = resolve_preset(session, lecture.preset_key, course_id=lecture.course_id)
             for fmt_key in preset.exports:
                 row = lecture_repository.artifact(session, lecture.id, export_kind(fmt_key))

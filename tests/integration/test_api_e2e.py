@@ -123,7 +123,9 @@ def test_exports_parse_and_contain_the_words(
     response = learner.client.get(f"/api/v1/lectures/{finished_lecture['id']}/exports/{fmt}")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith(content_type)
-    assert response.headers["content-disposition"] == f'attachment; filename="Photosynthesis.{fmt}"'
+    assert response.headers["content-disposition"] == (
+        f"attachment; filename=\"Photosynthesis.{fmt}\"; filename*=UTF-8''Photosynthesis.{fmt}"
+    )
     body = response.text
     if fmt == "md":
         assert body.startswith("# Photosynthesis")
@@ -246,3 +248,21 @@ def test_search_is_private_and_safe_with_odd_input(
     empty = learner.client.get("/api/v1/search", params={"q": ""})
     assert empty.status_code == 422
     assert empty.json()["error"]["code"] == "request.invalid"
+
+
+def test_non_ascii_title_downloads_with_both_filenames(
+    learner: Api, course: dict[str, Any], recordings: Recordings
+) -> None:
+    response = learner.upload(
+        course["id"], recordings.lecture_wav, content_type="audio/wav", title="講義 Über Zellen"
+    )
+    assert response.status_code == 202, response.text
+    lecture = learner.wait_for(response.json()["id"])
+    assert lecture["status"] == "succeeded"
+    download = learner.client.get(f"/api/v1/lectures/{lecture['id']}/exports/md")
+    assert download.status_code == 200
+    assert download.headers["content-disposition"] == (
+        'attachment; filename="Uber_Zellen.md"; '
+        "filename*=UTF-8''%E8%AC%9B%E7%BE%A9%20%C3%9Cber%20Zellen.md"
+    )
+    assert download.text.startswith("# 講義 Über Zellen")

@@ -259,3 +259,17 @@ def test_a_retried_failure_is_not_an_outcome(ops: Ops) -> None:
     assert generate["state"] == "ok"
     slo = {s["name"]: s for s in summary["slos"]}["generation-success"]
     assert (slo["events"], slo["sli"]) == (1, 1.0)
+
+
+def test_webhook_needs_timezones_and_tolerates_odd_end_times(ops: Ops) -> None:
+    auth = {"Authorization": f"Bearer {WEBHOOK_SECRET}"}
+    naive = _alert("firing")
+    naive["startsAt"] = "2026-11-28T10:00:00"
+    response = ops.client.post("/api/v1/ops/alerts", json=_webhook(naive), headers=auth)
+    assert response.status_code == 422
+    odd = _alert("resolved", fingerprint="odd")
+    odd["endsAt"] = "0001-01-01T00:00:00+05:00"
+    response = ops.client.post("/api/v1/ops/alerts", json=_webhook(odd), headers=auth)
+    assert response.status_code == 200, response.text
+    (incident,) = ops.client.get("/api/v1/ops/summary", headers=ops.admin).json()["incidents"]
+    assert incident["ends_at"] is None

@@ -277,3 +277,28 @@ def test_lost_lease_discards_the_stage_result(harness: Harness) -> None:
     harness.runner.run(stage_run_id)
     assert harness.runs() == [("ingest", 1, "running", None)]
     assert harness.dispatcher.sent == []
+
+
+def test_reconciler_leaves_a_run_whose_lease_was_renewed(harness: Harness) -> None:
+    ((stage_run_id, _),) = harness.dispatcher.take()
+    with unit_of_work(harness.factory) as session:
+        run = transitions.claim(
+            session, stage_run_id, worker_id="alive", now=harness.clock(), lease_seconds=30
+        )
+        assert run is not None
+    harness.clock.advance(10)
+    with unit_of_work(harness.factory) as session:  # seen as expired, but renewed since
+        run = session.get(StageRun, stage_run_id)
+        assert run is not None
+        outcome = transitions.record_failure(
+            session,
+            harness.dispatcher,
+            run,
+            CorruptMediaError(),
+            worker_id=None,
+            now=harness.clock(),
+            settings=harness.settings.queue,
+            rng=random.Random(1),
+        )
+    assert outcome is None
+    assert harness.runs() == [("ingest", 1, "running", None)]

@@ -102,3 +102,26 @@ def test_request_id_is_echoed_or_made(client_for: ClientFactory) -> None:
     missing = client.get("/api/v1/nothing-here", headers={"X-Request-ID": "req-9"})
     assert missing.status_code == 404
     assert missing.json()["error"]["request_id"] == "req-9"
+
+
+def test_oversized_bodies_are_refused_before_parsing(client_for: ClientFactory) -> None:
+    client = client_for()
+    declared = client.post(
+        "/api/v1/courses",
+        content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert declared.status_code == 413
+    assert declared.json()["error"]["code"] == "request.too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"name": "'
+        for _ in range(40):
+            yield b"x" * 65536
+        yield b'"}'
+
+    streamed = client.post(
+        "/api/v1/courses", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert streamed.json()["error"]["code"] == "request.too_large"

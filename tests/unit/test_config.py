@@ -83,6 +83,19 @@ def test_redacted_hides_secrets_and_database_password() -> None:
     assert settings.redacted()["storage"]["s3_secret_access_key"] == "**********"
 
 
+def test_redacted_hides_passwords_in_every_url() -> None:
+    settings = settings_from_env(
+        {
+            "PEGASUS_QUEUE_URL": "redis://:hunter2pass@redis:6379/0",
+            "PEGASUS_STORAGE_S3_ENDPOINT_URL": "http://user:minio-pass@minio:9000",
+        }
+    )
+    shown = json.dumps(settings.redacted())
+    assert "hunter2pass" not in shown
+    assert "minio-pass" not in shown
+    assert "redis://:***@redis:6379/0" in shown
+
+
 def test_every_field_has_a_documented_variable() -> None:
     names = dict(env_var_names())
     assert "PEGASUS_QUEUE_URL" in names

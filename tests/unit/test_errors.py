@@ -6,7 +6,7 @@ import pytest
 
 from pegasus import errors
 from pegasus.app import status_for
-from pegasus.lectures.service import safe_filename
+from pegasus.exports.bundle import safe_stem
 from pegasus.presets import BUILTIN_PRESETS, get_preset
 
 
@@ -68,10 +68,13 @@ def test_unknown_preset_lists_the_valid_ones() -> None:
     ("title", "stem"),
     [
         ("Photosynthesis", "Photosynthesis"),
-        ('Week 3: "Cells" / part 2', "Week-3-Cells-part-2"),
-        ("../../etc/passwd", "etc-passwd"),
+        ('Week 3: "Cells" / part 2', "Week_3_Cells_part_2"),
+        ("../../etc/passwd", "etc_passwd"),
         ("", "lecture"),
+        ("講義 Über", "Uber"),
+        ("講義", "lecture"),
     ],
 )
 def test_download_filenames_are_safe(title: str, stem: str) -> None:
-    assert safe_filename(title) == stem
+    assert safe_stem(title) == stem
+    assert stem.isascii()

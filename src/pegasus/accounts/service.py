@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
+from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from pegasus.accounts import repository
@@ -51,8 +53,30 @@ def authenticate_token(session: Session, secret: str) -> User:
         raise AuthenticationError(
             "That API token is not valid. Create one with `pegasus tokens create`."
         )
-    token.last_used_at = utcnow()
     return token.user
+
+
+TOKEN_USE_RESOLUTION = timedelta(minutes=5)
+
+
+def record_token_use(session: Session, secret: str) -> None:
+    """Note that a token was used, at most every few minutes.
+
+    Run in its own short transaction: a write in the request's transaction would hold the
+    database's write lock (SQLite) or the token's row lock (PostgreSQL) for the whole
+    request, e.g. while an upload of a gigabyte is stored."""
+    now = utcnow()
+    session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.token_hash == hash_token(secret),
+            or_(
+                ApiToken.last_used_at.is_(None),
+                ApiToken.last_used_at < now - TOKEN_USE_RESOLUTION,
+            ),
+        )
+        .values(last_used_at=now)
+    )
 
 
 def has_users(session: Session) -> bool:

@@ -151,8 +151,9 @@ def regenerate(session: Session, dispatcher: Dispatcher, owner_id: str, lecture_
         raise ConflictError(
             "This lecture has no transcript yet, so there is nothing to regenerate."
         )
-    lecture.status = LectureStatus.QUEUED
-    lecture.finished_at = None
+    done = {LectureStatus.SUCCEEDED, LectureStatus.FAILED}
+    if not transitions.requeue_lecture(session, lecture, from_statuses=done):
+        raise LectureBusyError()
     transitions.queue_stage(session, dispatcher, lecture, StageName.GENERATE, now=utcnow())
     session.flush()
     session.refresh(lecture)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, UploadFile, status
 from fastapi.responses import StreamingResponse
@@ -114,7 +115,14 @@ def download_export(
         body(),
         media_type=export.fmt.content_type,
         headers={
-            "Content-Disposition": f'attachment; filename="{export.filename}"',
-            "Content-Length": str(export.size_bytes),
+            # ASCII filename for every client, the real title for those that read RFC 6266.
+            "Content-Disposition": (
+                f'attachment; filename="{export.filename}"; '
+                f"filename*=UTF-8''{quote(_with_extension(export))}"
+            ),
         },
     )
+
+
+def _with_extension(export: service.ExportFile) -> str:
+    return f"{export.title}.{export.fmt.extension}"

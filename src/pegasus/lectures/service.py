@@ -17,6 +17,7 @@ from pegasus.errors import (
     NotFoundError,
     NothingToRetryError,
 )
+from pegasus.exports.bundle import safe_stem
 from pegasus.exports.formats import ExportFormat, get_format
 from pegasus.pipeline import transitions
 from pegasus.pipeline.export import export_kind
@@ -138,8 +139,8 @@ def retry_lecture(
             f"This lecture is {lecture.status}; only a failed lecture can be retried."
         )
     stage = StageName(failed[0].stage)
-    lecture.status = LectureStatus.QUEUED
-    lecture.finished_at = None
+    if not transitions.requeue_lecture(session, lecture, from_statuses={LectureStatus.FAILED}):
+        raise NothingToRetryError("This lecture is already being retried.")
     transitions.queue_stage(session, dispatcher, lecture, stage, now=utcnow())
     session.flush()
     session.refresh(lecture)
@@ -164,7 +165,8 @@ class ExportFile:
     fmt: ExportFormat
     key: str
     size_bytes: int
-    filename: str
+    filename: str  # ASCII, safe in any header
+    title: str  # the lecture's own title, for the UTF-8 filename* parameter
 
 
 def export_file(session: Session, owner_id: str, lecture_id: str, fmt_key: str) -> ExportFile:
@@ -180,13 +182,6 @@ def export_file(session: Session, owner_id: str, lecture_id: str, fmt_key: str) 
         fmt=fmt,
         key=row.key,
         size_bytes=row.size_bytes,
-        filename=f"{safe_filename(lecture.title)}.{fmt.extension}",
+        filename=f"{safe_stem(lecture.title)}.{fmt.extension}",
+        title=lecture.title,
     )
-
-
-def safe_filename(title: str) -> str:
-    """A download filename stem made of letters, digits, '-' and '_' only."""
-    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in title).strip("-")
-    while "--" in stem:
-        stem = stem.replace("--", "-")
-    return stem[:80] or "lecture"

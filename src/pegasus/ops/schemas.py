@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 
 class AlertmanagerAlert(BaseModel):
@@ -13,8 +13,9 @@ class AlertmanagerAlert(BaseModel):
     status: str = Field(pattern="^(firing|resolved)$")
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime
-    endsAt: datetime | None = None
+    startsAt: AwareDatetime
+    #: Alertmanager's zero time (0001-01-01...) while firing; parsed by the service.
+    endsAt: str | None = None
     fingerprint: str = Field(min_length=1, max_length=64)
     generatorURL: str = ""
 

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy.orm import Session
@@ -90,8 +90,7 @@ def record_alerts(
         incident.runbook_url = alert.annotations.get("runbook_url", "")[:500]
         incident.labels = dict(alert.labels)
         incident.annotations = dict(alert.annotations)
-        # Alertmanager sends endsAt 0001-01-01 for firing alerts.
-        ends = alert.endsAt if alert.endsAt and alert.endsAt.year > 1 else None
+        ends = _ends_at(alert.endsAt)
         incident.ends_at = ends if alert.status == "resolved" else None
         incident.updated_at = now
         if alert.status == "firing":
@@ -107,6 +106,19 @@ def record_alerts(
         )
     session.flush()
     return AlertsAccepted(recorded=len(webhook.alerts), firing=firing, resolved=resolved)
+
+
+def _ends_at(value: str | None) -> datetime | None:
+    """Alertmanager's endsAt: None for its zero time (firing) or anything unparsable."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if moment.tzinfo is None or moment.year < 1970:
+            return None
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 def build_summary(

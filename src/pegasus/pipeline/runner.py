@@ -24,6 +24,7 @@ from pegasus.db.base import utcnow
 from pegasus.db.models import Course, StageRun
 from pegasus.db.session import unit_of_work
 from pegasus.errors import PegasusError, PipelineError
+from pegasus.exports.bundle import safe_stem
 from pegasus.observability.metrics import PipelineMetrics
 from pegasus.pipeline import transitions
 from pegasus.pipeline.base import Stage, StageContext, StageResult
@@ -88,7 +89,7 @@ class StageRunner:
             stage_name, attempt = run.stage, run.attempt
             ids = {"lecture_id": lecture.id, "course_id": lecture.course_id}
             title = lecture.title
-            source_name = Path(lecture.original_filename).name or "recording"
+            source_name = _disk_name(lecture.original_filename)
             course = session.get(Course, lecture.course_id)
             course_name = course.name if course else "Pegasus"
         bound = log.bind(
@@ -222,6 +223,17 @@ class StageRunner:
             outcome=finished.outcome,
             processing_seconds=round(finished.processing_seconds, 3),
         )
+
+
+def _disk_name(filename: str) -> str:
+    """A short, safe local file name for an upload, close to the learner's own so media
+    errors quote something they recognise: ``Week 3: Cells.m4a`` -> ``Week_3_Cells.m4a``."""
+    name = Path(filename).name
+    suffix = Path(name).suffix.lower()
+    if not (1 < len(suffix) <= 6 and suffix[1:].isalnum() and suffix.isascii()):
+        suffix = ""
+    stem = safe_stem(Path(name).stem) if name not in ("", ".", "..") else "recording"
+    return f"{stem[:60]}{suffix}"
 
 
 class _LeaseKeeper:

@@ -7,6 +7,7 @@ workers are buffered with ``after_commit`` so they leave only once the rows exis
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -105,6 +106,21 @@ def queue_stage(
     return run
 
 
+def requeue_lecture(session: Session, lecture: Lecture, *, from_statuses: Collection[str]) -> bool:
+    """Atomically move ``lecture`` back to queued if its status is one of ``from_statuses``;
+    False when another request moved it first (a double click on retry or regenerate)."""
+    result = session.execute(
+        update(Lecture)
+        .where(Lecture.id == lecture.id, Lecture.status.in_(from_statuses))
+        .values(status=LectureStatus.QUEUED, finished_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.refresh(lecture)
+    return True
+
+
 def claim(
     session: Session, stage_run_id: str, *, worker_id: str, now: datetime, lease_seconds: float
 ) -> StageRun | None:
@@ -164,10 +180,14 @@ def renew(
 def _finish_owned(
     session: Session, run: StageRun, worker_id: str | None, now: datetime, **values: object
 ) -> bool:
-    """Close ``run`` if it is still running (and, with ``worker_id``, still ours)."""
+    """Close ``run`` if it is still running and still ours (``worker_id``), or, for the
+    reconciler (no ``worker_id``), if its lease is still expired: a worker that renewed
+    it in the meantime keeps it (SQLite has no SELECT ... FOR UPDATE to prevent the race)."""
     conditions = [StageRun.id == run.id, StageRun.status == StageStatus.RUNNING]
     if worker_id is not None:
         conditions.append(StageRun.worker_id == worker_id)
+    else:
+        conditions.append(StageRun.lease_expires_at < now)
     result = session.execute(
         update(StageRun)
         .where(*conditions)

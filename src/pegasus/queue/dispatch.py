@@ -44,7 +44,7 @@ def build_huey(settings: QueueSettings) -> Huey:
         return RedisHuey(settings.name, url=settings.url, results=False, utc=True)
     path = settings.url.removeprefix("sqlite:///")
     if not path or path == settings.url:
-        raise ValueError(f"queue URL {settings.url!r} is neither redis:// nor sqlite:///PATH")
+        raise ValueError("PEGASUS_QUEUE_URL must be redis://host:port/db or sqlite:///PATH")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return SqliteHuey(settings.name, filename=path, results=False, utc=True)
 

@@ -105,3 +105,30 @@ class ObjectStore(Protocol):
     def check(self) -> None:
         """Raise ``StorageUnavailableError`` unless the store is reachable and writable."""
         ...
+
+
+class StreamingObjectStore:
+    """The parts of ``ObjectStore`` that follow from ``put_stream``; stores inherit them."""
+
+    def put_stream(
+        self,
+        key: str,
+        source: BinaryIO | Iterable[bytes],
+        *,
+        content_type: str = "application/octet-stream",
+        max_bytes: int | None = None,
+    ) -> StoredObject:
+        raise NotImplementedError
+
+    def put_bytes(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
+    ) -> StoredObject:
+        """Write a small object held in memory."""
+        return self.put_stream(key, [data], content_type=content_type)
+
+    def put_file(
+        self, key: str, path: Path, *, content_type: str = "application/octet-stream"
+    ) -> StoredObject:
+        """Write a local file under ``key`` (streamed); errors opening ``path`` propagate."""
+        with path.open("rb") as source:
+            return self.put_stream(key, source, content_type=content_type)

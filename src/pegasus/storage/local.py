@@ -17,7 +17,7 @@ from pegasus.errors import (
     ObjectMissingError,
     StorageUnavailableError,
 )
-from pegasus.storage.base import CHUNK_SIZE, StoredObject, iter_chunks
+from pegasus.storage.base import CHUNK_SIZE, StoredObject, StreamingObjectStore, iter_chunks
 from pegasus.storage.keys import validate_key, validate_prefix
 
 _TEMP_SUFFIX = ".part-"
@@ -33,7 +33,7 @@ def _temp_name(name: str) -> str:
     return f"{name}{_TEMP_SUFFIX}{uuid.uuid4().hex}"
 
 
-class LocalObjectStore:
+class LocalObjectStore(StreamingObjectStore):
     """Objects as files under ``root``; a write goes to a temp file renamed into place."""
 
     def __init__(self, root: Path) -> None:
@@ -135,19 +135,6 @@ class LocalObjectStore:
                     "That object key conflicts with existing objects under it.", key=key
                 ) from exc
             raise self._unavailable(exc, key, path) from exc
-
-    def put_bytes(
-        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
-    ) -> StoredObject:
-        """Write a small object held in memory."""
-        return self.put_stream(key, [data], content_type=content_type)
-
-    def put_file(
-        self, key: str, path: Path, *, content_type: str = "application/octet-stream"
-    ) -> StoredObject:
-        """Write a local file under ``key`` (streamed); errors opening ``path`` propagate."""
-        with path.open("rb") as source:
-            return self.put_stream(key, source, content_type=content_type)
 
     # --- reads ---------------------------------------------------------------------------
 

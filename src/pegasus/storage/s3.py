@@ -21,7 +21,7 @@ from pegasus.errors import (
     PegasusError,
     StorageUnavailableError,
 )
-from pegasus.storage.base import CHUNK_SIZE, StoredObject, iter_chunks
+from pegasus.storage.base import CHUNK_SIZE, StoredObject, StreamingObjectStore, iter_chunks
 from pegasus.storage.keys import validate_key, validate_prefix
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def _client_config() -> Config:
     )
 
 
-class S3ObjectStore:
+class S3ObjectStore(StreamingObjectStore):
     """Objects in one S3 bucket; a write is a single PUT or a multipart upload."""
 
     def __init__(
@@ -177,19 +177,6 @@ class S3ObjectStore:
         # Best effort: a bucket lifecycle rule should also expire abandoned uploads.
         with contextlib.suppress(BotoCoreError, ClientError):
             self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-
-    def put_bytes(
-        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
-    ) -> StoredObject:
-        """Write a small object held in memory."""
-        return self.put_stream(key, [data], content_type=content_type)
-
-    def put_file(
-        self, key: str, path: Path, *, content_type: str = "application/octet-stream"
-    ) -> StoredObject:
-        """Write a local file under ``key`` (streamed); errors opening ``path`` propagate."""
-        with path.open("rb") as source:
-            return self.put_stream(key, source, content_type=content_type)
 
     # --- reads ---------------------------------------------------------------------------
 

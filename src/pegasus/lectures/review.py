@@ -19,6 +19,8 @@ from pegasus.errors import ConflictError, InvalidRequestError, NotFoundError
 from pegasus.lectures import repository
 from pegasus.lectures.service import get_lecture
 from pegasus.pipeline import transitions
+from pegasus.pipeline.generate import KIT
+from pegasus.pipeline.transcribe import TRANSCRIPT
 from pegasus.queue.dispatch import Dispatcher
 from pegasus.search.repository import update_segment_text
 from pegasus.storage.base import ObjectStore
@@ -26,9 +28,6 @@ from pegasus.studykit.schemas import Flashcard, QuizItem, StudyKit
 from pegasus.transcription.schemas import Transcript
 
 log = structlog.get_logger(__name__)
-
-TRANSCRIPT_KIND = "transcript"
-KIT_KIND = "kit"
 
 
 class LectureBusyError(ConflictError):
@@ -47,7 +46,7 @@ def _editable(session: Session, owner_id: str, lecture_id: str) -> Lecture:
 def _load(session: Session, store: ObjectStore, lecture: Lecture, kind: str) -> tuple[str, bytes]:
     row = repository.artifact(session, lecture.id, kind)
     if row is None:
-        what = "transcript" if kind == TRANSCRIPT_KIND else "study kit"
+        what = "transcript" if kind == TRANSCRIPT else "study kit"
         raise NotFoundError(f"This lecture has no {what} yet.")
     return row.key, store.get_bytes(row.key)
 
@@ -62,7 +61,7 @@ def _save(session: Session, store: ObjectStore, lecture: Lecture, kind: str, dat
 
 def read_kit(session: Session, store: ObjectStore, owner_id: str, lecture_id: str) -> StudyKit:
     lecture = get_lecture(session, owner_id, lecture_id)
-    return StudyKit.model_validate_json(_load(session, store, lecture, KIT_KIND)[1])
+    return StudyKit.model_validate_json(_load(session, store, lecture, KIT)[1])
 
 
 def edit_segment(
@@ -70,7 +69,7 @@ def edit_segment(
 ) -> Transcript:
     """Replace segment ``position``'s text; its times stay, its word times are dropped."""
     lecture = _editable(session, owner_id, lecture_id)
-    transcript = Transcript.model_validate_json(_load(session, store, lecture, TRANSCRIPT_KIND)[1])
+    transcript = Transcript.model_validate_json(_load(session, store, lecture, TRANSCRIPT)[1])
     if not 0 <= position < len(transcript.segments):
         raise NotFoundError(
             f"There is no segment {position}; this transcript has "
@@ -83,7 +82,7 @@ def edit_segment(
     segment.text = cleaned
     segment.words = []
     segment.edited = True
-    _save(session, store, lecture, TRANSCRIPT_KIND, transcript.model_dump_json().encode())
+    _save(session, store, lecture, TRANSCRIPT, transcript.model_dump_json().encode())
     update_segment_text(session, lecture_id=lecture.id, position=position, text_=cleaned)
     log.info("review.segment.edited", lecture_id=lecture.id, position=position)
     return transcript
@@ -101,7 +100,7 @@ def edit_item(
 ) -> StudyKit:
     """Apply ``changes`` to flashcard or quiz item ``item_id`` and mark it edited."""
     lecture = _editable(session, owner_id, lecture_id)
-    kit = StudyKit.model_validate_json(_load(session, store, lecture, KIT_KIND)[1])
+    kit = StudyKit.model_validate_json(_load(session, store, lecture, KIT)[1])
     items: list[Any] = getattr(kit, collection)
     model: type[Flashcard] | type[QuizItem] = Flashcard if collection == "flashcards" else QuizItem
     for index, item in enumerate(items):
@@ -116,7 +115,7 @@ def edit_item(
             break
     else:
         raise NotFoundError(f"There is no such item in this lecture's {collection}.")
-    _save(session, store, lecture, KIT_KIND, kit.model_dump_json().encode())
+    _save(session, store, lecture, KIT, kit.model_dump_json().encode())
     log.info("review.item.edited", lecture_id=lecture.id, collection=collection, item_id=item_id)
     return kit
 
@@ -132,14 +131,14 @@ def delete_item(
 ) -> StudyKit:
     """Remove a flashcard or quiz item; a regenerate will not bring it back."""
     lecture = _editable(session, owner_id, lecture_id)
-    kit = StudyKit.model_validate_json(_load(session, store, lecture, KIT_KIND)[1])
+    kit = StudyKit.model_validate_json(_load(session, store, lecture, KIT)[1])
     items: list[Any] = getattr(kit, collection)
     remaining = [item for item in items if item.id != item_id]
     if len(remaining) == len(items):
         raise NotFoundError(f"There is no such item in this lecture's {collection}.")
     setattr(kit, collection, remaining)
     kit.deleted_ids = sorted({*kit.deleted_ids, item_id})
-    _save(session, store, lecture, KIT_KIND, kit.model_dump_json().encode())
+    _save(session, store, lecture, KIT, kit.model_dump_json().encode())
     log.info("review.item.deleted", lecture_id=lecture.id, collection=collection, item_id=item_id)
     return kit
 
@@ -147,7 +146,7 @@ def delete_item(
 def regenerate(session: Session, dispatcher: Dispatcher, owner_id: str, lecture_id: str) -> Lecture:
     """Queue the generate stage (then export) again from the stored transcript."""
     lecture = _editable(session, owner_id, lecture_id)
-    if repository.artifact(session, lecture.id, TRANSCRIPT_KIND) is None:
+    if repository.artifact(session, lecture.id, TRANSCRIPT) is None:
         raise ConflictError(
             "This lecture has no transcript yet, so there is nothing to regenerate."
         )

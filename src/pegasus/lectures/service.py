@@ -22,6 +22,7 @@ from pegasus.exports.formats import ExportFormat, get_format
 from pegasus.pipeline import transitions
 from pegasus.pipeline.export import export_kind
 from pegasus.pipeline.ingest import SOURCE
+from pegasus.pipeline.transcribe import TRANSCRIPT
 from pegasus.queue.dispatch import Dispatcher
 from pegasus.storage.base import ObjectStore
 from pegasus.storage.keys import lecture_key
@@ -152,7 +153,7 @@ def read_transcript(
     session: Session, store: ObjectStore, owner_id: str, lecture_id: str
 ) -> Transcript:
     lecture = get_lecture(session, owner_id, lecture_id)
-    row = repository.artifact(session, lecture.id, "transcript")
+    row = repository.artifact(session, lecture.id, TRANSCRIPT)
     if row is None:
         raise NotFoundError(
             "The transcript is not ready yet. Check the lecture's status and try again."

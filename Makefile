@@ -70,8 +70,9 @@ test: system-deps $(STAMP) lint types slo-check ## Everything CI runs: deps, lin
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: $(STAMP) system-deps ## Benchmarks: peak RSS and speed of transcribing 30 minutes
+bench: $(STAMP) system-deps ## Benchmarks: transcription memory/speed; API latency under a classroom
 	$(BIN)/python bench/transcribe_rss.py --minutes 30
+	$(BIN)/python bench/api_load.py --clients 200
 
 .PHONY: eval
 eval: $(STAMP) system-deps ## Study-kit quality on the fixture lectures (recall, chapters, traceability)
@@ -80,6 +81,11 @@ eval: $(STAMP) system-deps ## Study-kit quality on the fixture lectures (recall,
 .PHONY: alert-drill
 alert-drill: $(STAMP) system-deps ## Real Prometheus + Alertmanager page on a failing stage; evidence in docs/evidence/
 	$(BIN)/python -m drills.alert_drill
+
+.PHONY: mobile-evidence
+mobile-evidence: $(STAMP) system-deps ## The learner's flow on both phone profiles; screenshots in docs/evidence/mobile/
+	rm -rf docs/evidence/mobile
+	PEGASUS_WRITE_EVIDENCE=1 $(BIN)/pytest tests/e2e/test_web_flow.py -p no:cacheprovider $(PYTEST_ARGS)
 
 .PHONY: clean
 clean: ## Remove caches (keeps .venv and ./var)

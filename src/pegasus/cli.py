@@ -80,7 +80,7 @@ def serve(
 ) -> None:
     """Serve the HTTP API (and, by default, run queue workers in the same process)."""
     settings = _settings()
-    runtime = build_runtime(settings)
+    runtime = build_runtime(settings, serving=True)
     with unit_of_work(runtime.session_factory) as session:
         if not has_users(session):
             typer.echo(FIRST_ADMIN_HINT, err=True)
@@ -188,6 +188,46 @@ def users_create(
             typer.echo(f"created {'admin' if user.is_admin else 'user'} {user.email}")
     except PegasusError as exc:
         raise _fail(exc) from exc
+
+
+@users_app.command("invite")
+def users_invite(
+    admin: Annotated[bool, typer.Option("--admin", help="the invited account is an admin")] = False,
+    expires_days: Annotated[
+        float | None,
+        typer.Option(
+            envvar="PEGASUS_ACCOUNTS_INVITATION_DAYS",
+            help="days the link stays valid (default 7)",
+            min=0.001,
+            max=365,
+        ),
+    ] = None,
+) -> None:
+    """Print a single-use sign-up link (for PEGASUS_ACCOUNTS_SIGNUP=invite)."""
+    from datetime import timedelta
+
+    from pegasus.accounts.invitations import create_invitation, invitation_link
+    from pegasus.db.base import utcnow
+
+    settings = _settings()
+    runtime = build_runtime(settings)
+    days = expires_days if expires_days is not None else settings.accounts.invitation_days
+    with unit_of_work(runtime.session_factory) as session:
+        made = create_invitation(
+            session, created_by=None, is_admin=admin, now=utcnow(), lifetime=timedelta(days=days)
+        )
+    base = settings.server.public_url
+    if not base:
+        host = settings.server.host
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        base = f"http://{host}:{settings.server.port}"
+    typer.echo(invitation_link(base, made.token))
+    if settings.accounts.signup != "invite":
+        typer.echo(
+            f"note: sign-up is {settings.accounts.signup!r}; the link works only with "
+            "PEGASUS_ACCOUNTS_SIGNUP=invite",
+            err=True,
+        )
 
 
 @tokens_app.command("create")

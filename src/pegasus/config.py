@@ -21,7 +21,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
-from sqlalchemy import make_url
+
+from pegasus.redaction import redact_url
 
 ENV_PREFIX = "PEGASUS_"
 PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "secret", "password", "xxx"})
@@ -41,6 +42,16 @@ class DatabaseSettings(BaseModel):
         description="SQLAlchemy URL; postgresql+psycopg://user:pass@host/db to scale out",
     )
     echo: bool = Field(default=False, description="log every SQL statement")
+    pool_size: int = Field(
+        default=0,
+        ge=0,
+        description="connections per process; 0 sizes it to the process's threads (README)",
+    )
+    pool_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="a request waits this long for a free connection, then answers 503",
+    )
 
     @property
     def is_sqlite(self) -> bool:
@@ -103,6 +114,22 @@ class MediaSettings(BaseModel):
     )
 
 
+class UploadSettings(BaseModel):
+    """Resumable (tus) uploads at /api/v1/uploads."""
+
+    expire_hours: float = Field(
+        default=24.0, gt=0, description="an unfinished upload untouched this long is removed"
+    )
+    chunk_max_bytes: int = Field(
+        default=64 * 1024 * 1024, gt=0, description="largest body of one upload PATCH request"
+    )
+    lock_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="a PATCH that sends nothing for this long loses its hold on the upload",
+    )
+
+
 class TranscriptionSettings(BaseModel):
     """Speech recognition with faster-whisper."""
 
@@ -141,6 +168,18 @@ class LlmSettings(BaseModel):
 
     _no_placeholder = field_validator("api_key")(_refuse_placeholder)
 
+    @field_validator("api_key")
+    @classmethod
+    def _header_safe(cls, value: SecretStr | None) -> SecretStr | None:
+        # It is sent in an HTTP header, which holds printable ASCII only.
+        if value is not None and not all(" " <= ch <= "~" for ch in value.get_secret_value()):
+            raise ValueError("must be printable ASCII (it is sent in an HTTP header)")
+        return value
+
+
+#: Default of ``ServerSettings.event_read_threads``.
+EVENT_READ_THREADS = 4
+
 
 class ServerSettings(BaseModel):
     """The HTTP server."""
@@ -149,6 +188,41 @@ class ServerSettings(BaseModel):
     port: int = Field(default=8000, ge=1, le=65535, description="bind port")
     run_consumer: bool = Field(
         default=True, description="run queue workers inside `pegasus serve` (embedded mode)"
+    )
+    threads: int = Field(
+        default=40,
+        ge=1,
+        le=1000,
+        description="threads serving requests (each holds at most one database connection)",
+    )
+    event_read_threads: int = Field(
+        default=EVENT_READ_THREADS,
+        ge=1,
+        le=64,
+        description="threads (and connections) all event streams share to read lecture state",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="address browsers use, e.g. https://pegasus.example.org (invitation links)",
+    )
+
+
+class AccountsSettings(BaseModel):
+    """Accounts in the browser: who may sign up, how long a sign-in lasts."""
+
+    signup: Literal["closed", "invite", "open"] = Field(
+        default="invite",
+        description="closed, invite (single-use links from an admin) or open (anyone)",
+    )
+    session_days: float = Field(
+        default=30.0, gt=0, description="a browser sign-in unused this long expires"
+    )
+    invitation_days: float = Field(
+        default=7.0, gt=0, description="an invitation link not used this long expires"
+    )
+    trust_forwarded_proto: bool = Field(
+        default=False,
+        description="trust X-Forwarded-Proto from a proxy (marks session cookies Secure)",
     )
 
 
@@ -228,6 +302,8 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
+    accounts: AccountsSettings = Field(default_factory=AccountsSettings)
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod
@@ -266,11 +342,8 @@ def _redact(model: BaseModel) -> dict[str, Any]:
 
 
 def _redact_url(url: str) -> str:
-    """A database URL with its password masked; an unparsable URL is masked whole."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "**********"
+    """A URL with its user-info password and secret-looking query values masked."""
+    return redact_url(url)
 
 
 def env_var_names() -> list[tuple[str, FieldInfo]]:

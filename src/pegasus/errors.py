@@ -71,10 +71,83 @@ class PermissionDeniedError(PegasusError):
     code = "auth.forbidden"
 
 
+class CsrfError(PermissionDeniedError):
+    """The page's security token is missing or out of date. Reload the page and try again."""
+
+    code = "auth.csrf"
+
+
+class SignupClosedError(PermissionDeniedError):
+    """Sign-up is closed on this server. Ask its administrator for an account."""
+
+    code = "signup.closed"
+
+
+class InvitationInvalidError(ConflictError):
+    """This invitation link was used already, has expired or is mistyped. Ask for a new one."""
+
+    code = "invitation.invalid"
+
+
+class WrongPasswordError(InvalidRequestError):
+    """The current password is not right. Type it again."""
+
+    code = "auth.wrong_password"
+
+
 class UserExistsError(ConflictError):
     """A user with that email already exists."""
 
     code = "user.exists"
+
+
+class EditConflictError(ConflictError):
+    """Someone else changed this since you opened it; reload to see their version, then
+    make your change again."""
+
+    code = "edit.conflict"
+
+
+class ServiceBusyError(PegasusError):
+    """Pegasus is busy right now. Wait a few seconds and try again."""
+
+    code = "service.busy"
+    transient = True
+
+    #: Seconds a client should wait before trying again (sent as ``Retry-After``).
+    retry_after_seconds: ClassVar[int] = 2
+
+
+class UploadGoneError(NotFoundError):
+    """This upload expired or was removed before it finished. Start the upload again."""
+
+    code = "upload.expired"
+
+
+class UploadOffsetMismatchError(ConflictError):
+    """The server holds a different number of bytes of this upload than the request says.
+    Ask for the upload's offset (HEAD) and continue from there."""
+
+    code = "upload.offset_mismatch"
+
+
+class UploadBusyError(ConflictError):
+    """Another request is adding to this upload right now. Wait a moment, ask for the
+    upload's offset (HEAD) and continue from there."""
+
+    code = "upload.busy"
+
+
+class UploadHeaderError(InvalidRequestError):
+    """A tus header of this request is missing or not valid."""
+
+    code = "upload.invalid_header"
+
+
+class UploadContentTypeError(InvalidRequestError):
+    """Send upload bytes with 'Content-Type: application/offset+octet-stream'."""
+
+    code = "upload.content_type"
 
 
 class ConfigError(PegasusError):
@@ -196,3 +269,49 @@ def transient_error_codes() -> list[str]:
             found.add(cls.code)
         pending.extend(cls.__subclasses__())
     return sorted(found)
+
+
+# --- quoting user input and sizes in messages ---------------------------------------------
+
+#: The most characters of a user's value an error message quotes.
+QUOTED_VALUE_CHARS = 80
+
+
+def quoted(value: object, limit: int = QUOTED_VALUE_CHARS) -> str:
+    """``repr`` of a user-supplied value for an error message, shortened to about ``limit``
+    characters with an ellipsis, so a huge value is never echoed back whole."""
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return repr(text[:limit]) + "…"
+
+
+def format_size(size_bytes: int) -> str:
+    """A byte count for people: ``512 bytes``, ``292.97 KiB``, ``8 MiB``, ``1.5 GiB``."""
+    if size_bytes < 1024:
+        return f"{size_bytes} byte{'' if size_bytes == 1 else 's'}"
+    value = float(size_bytes)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.2f}".rstrip("0").rstrip(".") + f" {unit}"
+
+
+def ensure_no_nul(**values: str | None) -> None:
+    """Refuse text holding a NUL character (``InvalidRequestError``): PostgreSQL cannot store
+    it and SQLite would, so it is refused everywhere before anything is stored."""
+    for name, value in values.items():
+        if value and "\x00" in value:
+            raise InvalidRequestError(
+                f"The {name.replace('_', ' ')} holds a NUL character (\\0). "
+                "Remove it and try again."
+            )
+
+
+def too_large_message(max_bytes: int) -> str:
+    """What a learner reads when an upload is over the server's limit of ``max_bytes``."""
+    return (
+        f"The file is larger than this server accepts ({format_size(max_bytes)}). "
+        "Split the recording or compress it and upload again."
+    )

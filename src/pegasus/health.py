@@ -8,8 +8,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pegasus.dependencies import RuntimeDep
 from pegasus.observability.readiness import failing_parts
+from pegasus.routing import UnitOfWorkRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["health"])
 
 
 @router.get("/healthz", summary="The process is alive")

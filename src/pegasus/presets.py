@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
-from pegasus.errors import UnknownPresetError
+from pegasus.errors import UnknownPresetError, quoted
 
-#: Study-kit parts a preset may ask for. ``transcript`` is always produced.
-KIT_OUTPUTS = ("transcript", "summary", "key_terms", "chapters", "notes", "flashcards", "quiz")
-#: Export formats a preset may ask for.
-EXPORT_FORMATS = ("md", "json", "srt", "vtt", "pdf", "apkg", "csv", "zip")
+#: A study-kit part a preset may ask for. ``transcript`` is always produced.
+KitOutput = Literal["transcript", "summary", "key_terms", "chapters", "notes", "flashcards", "quiz"]
+#: An export format a preset may ask for (the keys of ``pegasus.exports.formats``).
+ExportKey = Literal["md", "json", "srt", "vtt", "pdf", "apkg", "csv", "zip"]
+
+KIT_OUTPUTS: tuple[KitOutput, ...] = get_args(KitOutput)
+EXPORT_FORMATS: tuple[ExportKey, ...] = get_args(ExportKey)
 ALL_EXPORTS = EXPORT_FORMATS
 
 
@@ -92,5 +96,5 @@ def get_preset(key: str) -> Preset:
     except KeyError:
         valid = ", ".join(sorted(BUILTIN_PRESETS))
         raise UnknownPresetError(
-            f"There is no preset called {key!r}. Choose one of: {valid}.", preset=key
+            f"There is no preset called {quoted(key)}. Choose one of: {valid}.", preset=key
         ) from None

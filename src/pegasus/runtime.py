@@ -41,6 +41,7 @@ from pegasus.queue.reconciler import ReconcilerThread
 from pegasus.storage.base import ObjectStore
 from pegasus.storage.factory import build_object_store
 from pegasus.transcription.transcriber import Transcriber
+from pegasus.uploads.service import sweep_expired_uploads
 
 log = structlog.get_logger(__name__)
 
@@ -95,8 +96,17 @@ class Runtime:
 
     def reconciler(self) -> ReconcilerThread:
         return ReconcilerThread(
-            self.session_factory, self.dispatcher, self.settings.queue, utcnow, self.metrics
+            self.session_factory,
+            self.dispatcher,
+            self.settings.queue,
+            utcnow,
+            self.metrics,
+            housekeeping=[self.sweep_expired_uploads],
         )
+
+    def sweep_expired_uploads(self, now: datetime) -> int:
+        """Remove tus uploads that expired unfinished (bytes, then rows)."""
+        return sweep_expired_uploads(self.session_factory, self.store, now)
 
     def heartbeat(self, kind: str) -> WorkerHeartbeat:
         return WorkerHeartbeat(
@@ -145,11 +155,24 @@ class Runtime:
         self.engine.dispose()
 
 
-def build_runtime(settings: Settings, dispatcher: Dispatcher | None = None) -> Runtime:
+def database_threads(settings: Settings, *, serving: bool) -> int:
+    """Threads of this process that may hold a database connection, one each: the request
+    threads and the event streams' readers when it serves HTTP, and the queue worker threads
+    when it runs them."""
+    if not serving:
+        return settings.queue.workers
+    consumers = settings.queue.workers if settings.server.run_consumer else 0
+    return settings.server.threads + settings.server.event_read_threads + consumers
+
+
+def build_runtime(
+    settings: Settings, dispatcher: Dispatcher | None = None, *, serving: bool = False
+) -> Runtime:
     """Wire the process's parts together; nothing connects until first used.
 
-    ``dispatcher`` replaces the Huey one (``pegasus process`` runs stages itself)."""
-    engine = build_engine(settings.database)
+    ``dispatcher`` replaces the Huey one (``pegasus process`` runs stages itself);
+    ``serving`` sizes the connection pool for the HTTP server's threads as well."""
+    engine = build_engine(settings.database, threads=database_threads(settings, serving=serving))
     session_factory = build_session_factory(engine)
     store = build_object_store(settings.storage)
     huey = build_huey(settings.queue)

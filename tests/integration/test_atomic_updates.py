@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 
-from pegasus.accounts.service import create_token, record_token_use
+from pegasus.accounts.service import TOKEN_USE_RESOLUTION, authenticate_token, create_token
+from pegasus.db.base import utcnow
 from pegasus.db.models import ApiToken, Lecture
 from pegasus.db.session import unit_of_work
 from pegasus.pipeline import transitions
@@ -32,13 +34,20 @@ def test_token_use_is_recorded_at_most_every_few_minutes(tmp_path: Path) -> None
     harness = Harness(tmp_path)
     with unit_of_work(harness.factory) as session:
         secret = create_token(session, "runner@example.org")
+    start = utcnow()
     with unit_of_work(harness.factory) as session:
-        record_token_use(session, secret)
+        authenticate_token(session, secret, now=start)
     with unit_of_work(harness.factory) as session:
         first = session.scalar(select(ApiToken.last_used_at))
     assert first is not None
+    soon = start + TOKEN_USE_RESOLUTION - timedelta(seconds=1)
     with unit_of_work(harness.factory) as session:
-        record_token_use(session, secret)
+        authenticate_token(session, secret, now=soon)
     with unit_of_work(harness.factory) as session:
         assert session.scalar(select(ApiToken.last_used_at)) == first
+    later = start + TOKEN_USE_RESOLUTION + timedelta(seconds=1)
+    with unit_of_work(harness.factory) as session:
+        authenticate_token(session, secret, now=later)
+    with unit_of_work(harness.factory) as session:
+        assert session.scalar(select(ApiToken.last_used_at)) == later
     harness.engine.dispose()

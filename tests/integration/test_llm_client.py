@@ -378,3 +378,28 @@ def test_no_key_sends_no_authorization_header(fake_llm: FakeLlm) -> None:
     generator(fake_llm).generate(lecture(12), SMALL)
 
     assert "authorization" not in fake_llm.requests[0].headers
+
+
+#: A key with characters that JSON, URLs and HTML each escape differently.
+AWKWARD_KEY = 'sk-"quoted"/slash\\back+plus <tag>&amp-4242'
+
+
+def test_a_key_echoed_in_any_encoding_never_reaches_the_error_or_the_logs(
+    fake_llm: FakeLlm,
+) -> None:
+    fake_llm.script(Reply.key_echoed(401))
+
+    with capture_logs() as logs, pytest.raises(LlmUnavailableError) as caught:
+        generator(fake_llm, api_key=AWKWARD_KEY).generate(lecture(12), SMALL)
+
+    error = caught.value
+    # The message learners may see is ours alone: no provider text at all.
+    assert "refused the request (HTTP 401)" in error.message
+    assert "Incorrect API key" not in error.message
+    (refused,) = [e for e in logs if e["event"] == "studykit.llm.refused"]
+    assert refused["status"] == 401
+    assert "Incorrect API key provided: ***" in refused["response"]
+    assert "url-encoded: ***" in refused["response"]
+    shown = repr(logs) + str(error) + repr(error.context)
+    for form in ("quoted", "slash", "back", "plus", "tag>", "4242"):
+        assert form not in shown, form

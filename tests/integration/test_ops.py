@@ -273,3 +273,40 @@ def test_webhook_needs_timezones_and_tolerates_odd_end_times(ops: Ops) -> None:
     assert response.status_code == 200, response.text
     (incident,) = ops.client.get("/api/v1/ops/summary", headers=ops.admin).json()["incidents"]
     assert incident["ends_at"] is None
+
+
+def test_only_http_runbook_links_reach_the_ops_page(ops: Ops) -> None:
+    auth = {"Authorization": f"Bearer {WEBHOOK_SECRET}"}
+    runbooks = {
+        "ScriptAlert": "javascript:alert(document.cookie)",
+        "MixedCaseAlert": " JaVaScRiPt:alert(1)",
+        "DataAlert": "data:text/html,<script>alert(1)</script>",
+        "GoodAlert": "https://example.invalid/runbooks/good.md",
+    }
+    alerts = []
+    for index, (name, url) in enumerate(runbooks.items()):
+        alert = _alert("firing", fingerprint=f"fp{index}")
+        alert["labels"]["alertname"] = name
+        alert["annotations"]["runbook_url"] = url
+        alerts.append(alert)
+    recorded = ops.client.post("/api/v1/ops/alerts", json=_webhook(*alerts), headers=auth)
+    assert recorded.status_code == 200, recorded.text
+
+    page = ops.client.get("/ops", headers=ops.admin)
+
+    assert page.status_code == 200
+    html = page.text.lower()
+    assert "javascript:" not in html
+    assert "data:text/html" not in html
+    for name in ("ScriptAlert", "MixedCaseAlert", "DataAlert"):
+        assert f'data-alert="{name}"' in page.text
+        assert f">{name}</a>" not in page.text  # shown as text, not as a link
+    assert '<a href="https://example.invalid/runbooks/good.md"' in page.text
+    summary = ops.client.get("/api/v1/ops/summary", headers=ops.admin).json()
+    shown = {i["alertname"]: i["runbook_url"] for i in summary["incidents"]}
+    assert shown == {
+        "ScriptAlert": "",
+        "MixedCaseAlert": "",
+        "DataAlert": "",
+        "GoodAlert": "https://example.invalid/runbooks/good.md",
+    }

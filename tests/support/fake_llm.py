@@ -10,6 +10,7 @@ not trust.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
+from urllib.parse import quote
 
 from tests.support.moto_server import free_port
 
@@ -38,6 +40,7 @@ class Reply:
     status: int = 200
     retry_after: str | None = None
     delay_seconds: float = 0.0
+    echo_key: bool = False
 
     @classmethod
     def malformed(cls) -> Reply:
@@ -54,6 +57,12 @@ class Reply:
     @classmethod
     def error(cls, status: int = 500) -> Reply:
         return cls(kind="status", status=status)
+
+    @classmethod
+    def key_echoed(cls, status: int = 401) -> Reply:
+        """An error whose JSON body quotes the Authorization header back: raw (JSON-escaped),
+        percent-encoded and base64, as some providers and proxies do."""
+        return cls(kind="status", status=status, echo_key=True)
 
     @classmethod
     def slow(cls, seconds: float) -> Reply:
@@ -217,7 +226,15 @@ class _Handler(BaseHTTPRequestHandler):
         reply = self.server.fake.next_reply(request)
         if reply.kind == "status":
             headers = {"Retry-After": reply.retry_after} if reply.retry_after else {}
-            self._send(reply.status, {"error": {"message": "scripted failure"}}, headers)
+            message = "scripted failure"
+            if reply.echo_key:
+                sent = request.headers.get("authorization", "").removeprefix("Bearer ")
+                message = (
+                    f"Incorrect API key provided: {sent}. "
+                    f"(url-encoded: {quote(sent, safe='')}; "
+                    f"basic: {base64.b64encode(f'user:{sent}'.encode()).decode()})"
+                )
+            self._send(reply.status, {"error": {"message": message}}, headers)
             return
         if reply.kind == "slow":
             self.server.fake.stopping.wait(reply.delay_seconds)

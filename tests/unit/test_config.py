@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
-from pegasus.config import env_var_names, settings_from_env
+from pegasus.config import LlmSettings, env_var_names, settings_from_env
 
 
 def test_nested_groups_read_from_prefixed_variables() -> None:
@@ -122,3 +122,34 @@ def test_config_show_cli_redacts(tmp_path: Path) -> None:
     assert shown["storage"]["s3_secret_access_key"] == "**********"
     assert "hunter22" not in result.stdout
     assert "very-secret-key" not in result.stdout + result.stderr
+
+
+def test_config_show_cli_masks_secret_query_parameters(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PEGASUS_DATABASE_URL": (
+            "postgresql+psycopg://db/pegasus?user=app&password=qs-hunter22&sslpassword=ssl-pw-9"
+        ),
+        "PEGASUS_QUEUE_URL": "redis://redis:6379/0?token=tok-77&db=1",
+        "PEGASUS_LLM_BASE_URL": "https://llm.example/v1?api_key=sk-qs-1&secret=s3cr3t-x",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pegasus", "config", "show"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    shown = json.loads(result.stdout)
+    for secret in ("qs-hunter22", "ssl-pw-9", "tok-77", "sk-qs-1", "s3cr3t-x"):
+        assert secret not in result.stdout + result.stderr
+    assert shown["queue"]["url"] == "redis://redis:6379/0?token=***&db=1"
+    assert shown["llm"]["base_url"] == "https://llm.example/v1?api_key=***&secret=***"
+    assert "user=app&password=***&sslpassword=***" in shown["database"]["url"]
+
+
+def test_an_llm_key_that_cannot_go_in_a_header_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError, match="printable ASCII"):
+        LlmSettings(api_key=SecretStr("clé-secrète"))
+    assert LlmSettings(api_key=SecretStr("sk-ascii-key")).api_key is not None

@@ -36,7 +36,12 @@ def test_default_message_is_the_docstring() -> None:
 
 def test_only_infrastructure_errors_are_transient() -> None:
     transient = {c.code for c in _all_error_classes() if c.transient}
-    assert transient == {"storage.unavailable", "worker.lost", "database.unavailable"}
+    assert transient == {
+        "storage.unavailable",
+        "worker.lost",
+        "database.unavailable",
+        "service.busy",
+    }
     assert errors.transient_error_codes() == sorted(transient)
 
 

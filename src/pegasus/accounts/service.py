@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from pegasus.accounts import repository
 from pegasus.accounts.security import hash_password, hash_token, mint_token
-from pegasus.db.base import utcnow
 from pegasus.db.models import ApiToken, User
-from pegasus.errors import AuthenticationError, InvalidRequestError, NotFoundError, UserExistsError
+from pegasus.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    UserExistsError,
+    quoted,
+)
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 10
@@ -22,7 +26,7 @@ def create_user(session: Session, email: str, password: str, *, is_admin: bool =
     """Create a user; the email is normalised to lower case and must be unique."""
     normalized = email.strip().lower()
     if not _EMAIL.match(normalized):
-        raise InvalidRequestError(f"{email!r} is not an email address.")
+        raise InvalidRequestError(f"{quoted(email)} is not an email address.")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidRequestError(
             f"The password must be at least {MIN_PASSWORD_LENGTH} characters long."
@@ -46,37 +50,24 @@ def create_token(session: Session, email: str, *, name: str = "cli") -> str:
     return token.secret
 
 
-def authenticate_token(session: Session, secret: str) -> User:
-    """The user a bearer token belongs to; ``AuthenticationError`` if it is unknown or revoked."""
+TOKEN_USE_RESOLUTION = timedelta(minutes=5)
+
+
+def authenticate_token(session: Session, secret: str, *, now: datetime) -> User:
+    """The user a bearer token belongs to; ``AuthenticationError`` if it is unknown or revoked.
+
+    Notes the token's use at most every ``TOKEN_USE_RESOLUTION``, so most requests only read.
+    The caller commits soon after (see ``pegasus.dependencies.current_user``): the write must
+    not stay in a long transaction, where it would hold SQLite's write lock."""
     token = repository.active_token_by_digest(session, hash_token(secret))
     if token is None:
         raise AuthenticationError(
             "That API token is not valid. Create one with `pegasus tokens create`."
         )
+    last_used = token.last_used_at
+    if last_used is None or last_used < now - TOKEN_USE_RESOLUTION:
+        token.last_used_at = now
     return token.user
-
-
-TOKEN_USE_RESOLUTION = timedelta(minutes=5)
-
-
-def record_token_use(session: Session, secret: str) -> None:
-    """Note that a token was used, at most every few minutes.
-
-    Run in its own short transaction: a write in the request's transaction would hold the
-    database's write lock (SQLite) or the token's row lock (PostgreSQL) for the whole
-    request, e.g. while an upload of a gigabyte is stored."""
-    now = utcnow()
-    session.execute(
-        update(ApiToken)
-        .where(
-            ApiToken.token_hash == hash_token(secret),
-            or_(
-                ApiToken.last_used_at.is_(None),
-                ApiToken.last_used_at < now - TOKEN_USE_RESOLUTION,
-            ),
-        )
-        .values(last_used_at=now)
-    )
 
 
 def has_users(session: Session) -> bool:

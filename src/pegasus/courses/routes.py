@@ -7,8 +7,9 @@ from fastapi import APIRouter, status
 from pegasus.courses import service
 from pegasus.courses.schemas import CourseCreate, CourseOut, PresetCreate, PresetOut
 from pegasus.dependencies import SessionDep, UserDep
+from pegasus.routing import UnitOfWorkRoute
 
-router = APIRouter(prefix="/api/v1", tags=["courses"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["courses"])
 
 
 @router.post("/courses", status_code=status.HTTP_201_CREATED, response_model=CourseOut)

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pegasus.presets import Preset
+from pegasus.presets import EXPORT_FORMATS, KIT_OUTPUTS, ExportKey, KitOutput, Preset
+from pegasus.schemas_types import Count, VisibleStr
+
+#: Request enumerations: the schema lists the values; the service refuses others with a
+#: message that names them (422 ``request.invalid``), which a bare enum error would not.
+OutputName = Annotated[str, Field(json_schema_extra={"enum": list(KIT_OUTPUTS)})]
+ExportName = Annotated[str, Field(json_schema_extra={"enum": list(EXPORT_FORMATS)})]
 
 
 class CourseCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200, examples=["Biology 101"])
+    name: VisibleStr = Field(min_length=1, max_length=200, examples=["Biology 101"])
 
 
 class CourseOut(BaseModel):
@@ -25,8 +32,8 @@ class PresetOut(BaseModel):
     key: str
     name: str
     description: str
-    outputs: list[str]
-    exports: list[str]
+    outputs: list[KitOutput]
+    exports: list[ExportKey]
     summary_sentences: int
     key_term_count: int
     flashcard_count: int
@@ -40,8 +47,8 @@ class PresetOut(BaseModel):
             key=preset.key,
             name=preset.name,
             description=preset.description,
-            outputs=list(preset.outputs),
-            exports=list(preset.exports),
+            outputs=[o for o in KIT_OUTPUTS if o in preset.outputs],
+            exports=[e for e in EXPORT_FORMATS if e in preset.exports],
             summary_sentences=preset.summary_sentences,
             key_term_count=preset.key_term_count,
             flashcard_count=preset.flashcard_count,
@@ -51,19 +58,24 @@ class PresetOut(BaseModel):
         )
 
 
-class PresetCreate(BaseModel):
-    """A course's own preset; counts are how many of each item to make."""
+def _default_exports() -> list[str]:
+    return ["md", "json", "srt", "vtt"]
 
-    name: str = Field(min_length=1, max_length=100, examples=["Lab review"])
+
+class PresetCreate(BaseModel):
+    """A course's own preset; counts are how many of each item to make (integers, never
+    booleans: ``false`` is refused, not read as 0)."""
+
+    name: VisibleStr = Field(min_length=1, max_length=100, examples=["Lab review"])
     description: str = Field(default="", max_length=500)
-    outputs: list[str] = Field(
+    outputs: list[OutputName] = Field(
         min_length=1, examples=[["transcript", "summary", "key_terms", "flashcards"]]
     )
-    exports: list[str] = Field(default_factory=lambda: ["md", "json", "srt", "vtt"])
-    summary_sentences: int = Field(default=5, ge=0, le=50)
-    key_term_count: int = Field(default=12, ge=0, le=100)
-    flashcard_count: int = Field(default=12, ge=0, le=200)
-    quiz_count: int = Field(default=5, ge=0, le=100)
+    exports: list[ExportName] = Field(default_factory=_default_exports)
+    summary_sentences: Count = Field(default=5, ge=0, le=50)
+    key_term_count: Count = Field(default=12, ge=0, le=100)
+    flashcard_count: Count = Field(default=12, ge=0, le=200)
+    quiz_count: Count = Field(default=5, ge=0, le=100)
     glossary: list[str] = Field(
         default_factory=list, max_length=200, examples=[["chlorophyll", "Calvin cycle"]]
     )

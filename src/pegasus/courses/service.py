@@ -12,7 +12,13 @@ from pegasus.courses import repository
 from pegasus.db.base import new_id
 from pegasus.db.models import Course
 from pegasus.db.models import Preset as PresetRow
-from pegasus.errors import InvalidRequestError, NotFoundError, UnknownPresetError
+from pegasus.errors import (
+    QUOTED_VALUE_CHARS,
+    InvalidRequestError,
+    NotFoundError,
+    UnknownPresetError,
+    quoted,
+)
 from pegasus.presets import BUILTIN_PRESETS, EXPORT_FORMATS, KIT_OUTPUTS, Preset, get_preset
 
 
@@ -59,7 +65,8 @@ def resolve_preset(session: Session, key: str, *, course_id: str | None = None) 
             sorted(BUILTIN_PRESETS)
         )
         raise UnknownPresetError(
-            f"There is no preset called {key!r}. Choose one of: {valid}.", preset=key
+            f"There is no preset called {quoted(key)}. Choose one of: {valid}.",
+            preset=key[:QUOTED_VALUE_CHARS],
         )
     return _to_preset(row)
 

@@ -23,10 +23,28 @@ log = structlog.get_logger(__name__)
 _AFTER_COMMIT_KEY = "pegasus.after_commit"
 
 
-def build_engine(settings: DatabaseSettings) -> Engine:
-    """An engine for ``settings.url``; SQLite gets WAL, foreign keys and a busy timeout."""
+#: Connections a process needs besides its request and worker threads: the reconciler, the
+#: heartbeat, the metrics collector and the readiness probe each hold one at most.
+BACKGROUND_CONNECTIONS = 4
+
+
+def build_engine(settings: DatabaseSettings, *, threads: int = 1) -> Engine:
+    """An engine for ``settings.url``; SQLite gets WAL, foreign keys and a busy timeout.
+
+    The pool holds ``settings.pool_size`` connections, or, when that is 0, one per thread
+    that may use the database (``threads``) plus the background ones; it never overflows.
+    Every thread holds at most one connection at a time, so a thread that waits for a
+    connection waits only for another thread to finish its unit of work; when none frees
+    up within ``pool_timeout_seconds`` the checkout raises ``sqlalchemy.exc.TimeoutError``,
+    which the app answers with 503 ``service.busy``."""
     url = make_url(settings.url.get_secret_value())
-    kwargs: dict[str, Any] = {"echo": settings.echo, "future": True}
+    kwargs: dict[str, Any] = {
+        "echo": settings.echo,
+        "future": True,
+        "pool_size": settings.pool_size or threads + BACKGROUND_CONNECTIONS,
+        "max_overflow": 0,
+        "pool_timeout": settings.pool_timeout_seconds,
+    }
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pegasus.errors import NotFoundError
+from pegasus.errors import NotFoundError, quoted
 
 
 @dataclass(frozen=True)
@@ -42,5 +42,6 @@ def get_format(key: str) -> ExportFormat:
     except KeyError:
         valid = ", ".join(EXPORT_FORMATS)
         raise NotFoundError(
-            f"There is no export format called {key!r}. Choose one of: {valid}.", format=key
+            f"There is no export format called {quoted(key)}. Choose one of: {valid}.",
+            format=key,
         ) from None

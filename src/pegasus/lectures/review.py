@@ -3,10 +3,23 @@
 Edits are saved to the stored transcript and study kit at once. ``regenerate`` rebuilds the
 kit and the exports from the (edited) transcript; items the learner edited are kept as they
 are and items they deleted stay deleted (see ``merge_learner_edits``).
+
+No edit is lost: every edit's transaction starts by locking the artifact it changes
+(``edit_lock.lock_artifact``, which also bumps the artifact's version), so concurrent edits
+of one lecture's transcript (or kit) run one after the other, each on the JSON the previous
+one stored. Segments, flashcards and quiz items carry a ``version`` that each edit bumps; a
+write with an ``If-Match`` that no longer matches (``etags.if_match_passes``) is refused with
+``EditConflictError`` (412) and changes nothing. Without ``If-Match`` the last edit of an
+item wins, and edits of different items all survive.
+
+Within an edit the object is stored last, after the index and row updates; the request's
+unit of work commits right after. Only a failed commit after that write could leave the
+stored JSON ahead of the database (the next edit would then keep that change).
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import structlog
@@ -15,8 +28,15 @@ from sqlalchemy.orm import Session
 
 from pegasus.db.base import utcnow
 from pegasus.db.models import Lecture, LectureStatus, StageName
-from pegasus.errors import ConflictError, InvalidRequestError, NotFoundError
-from pegasus.lectures import repository
+from pegasus.errors import (
+    ConflictError,
+    EditConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    ensure_no_nul,
+)
+from pegasus.lectures import edit_lock, etags, repository
+from pegasus.lectures.etags import ItemKind, Versioned
 from pegasus.lectures.service import get_lecture
 from pegasus.pipeline import transitions
 from pegasus.pipeline.generate import KIT
@@ -29,6 +49,26 @@ from pegasus.transcription.schemas import Transcript
 
 log = structlog.get_logger(__name__)
 
+_BUSY = (LectureStatus.QUEUED, LectureStatus.PROCESSING)
+
+#: What a learner reads when their edit lost a race, per kind of item.
+CONFLICT_MESSAGES: dict[ItemKind, str] = {
+    "segment": (
+        "Someone else changed this segment since you opened it; reload to see their "
+        "version, then make your change again."
+    ),
+    "flashcard": (
+        "Someone else changed this flashcard since you opened it; reload to see their "
+        "version, then make your change again."
+    ),
+    "quiz": (
+        "Someone else changed this quiz question since you opened it; reload to see their "
+        "version, then make your change again."
+    ),
+}
+
+_ITEM_KIND: dict[str, ItemKind] = {"flashcards": "flashcard", "quiz": "quiz"}
+
 
 class LectureBusyError(ConflictError):
     """This lecture is being processed; wait until it has finished, then edit it."""
@@ -36,40 +76,89 @@ class LectureBusyError(ConflictError):
     code = "lecture.busy"
 
 
-def _editable(session: Session, owner_id: str, lecture_id: str) -> Lecture:
+def _what(kind: str) -> str:
+    return "transcript" if kind == TRANSCRIPT else "study kit"
+
+
+def _lock(
+    session: Session, owner_id: str, lecture_id: str, kind: str
+) -> tuple[Lecture, edit_lock.LockedArtifact]:
+    """Lock ``kind`` of the lecture for an edit (first statement), then check the lecture
+    is ``owner_id``'s (404) and not being processed (409)."""
+    locked = edit_lock.lock_artifact(session, owner_id=owner_id, lecture_id=lecture_id, kind=kind)
     lecture = get_lecture(session, owner_id, lecture_id)
-    if lecture.status in (LectureStatus.QUEUED, LectureStatus.PROCESSING):
+    if lecture.status in _BUSY:
         raise LectureBusyError()
-    return lecture
+    if locked is None:
+        raise NotFoundError(f"This lecture has no {_what(kind)} yet.")
+    return lecture, locked
 
 
-def _load(session: Session, store: ObjectStore, lecture: Lecture, kind: str) -> tuple[str, bytes]:
-    row = repository.artifact(session, lecture.id, kind)
-    if row is None:
-        what = "transcript" if kind == TRANSCRIPT else "study kit"
-        raise NotFoundError(f"This lecture has no {what} yet.")
-    return row.key, store.get_bytes(row.key)
+def _require_match(
+    if_match: str | None,
+    *,
+    item_etag: str,
+    kind: str,
+    lecture: Lecture,
+    locked: edit_lock.LockedArtifact,
+    item_kind: ItemKind,
+) -> None:
+    whole = etags.artifact_etag(kind, lecture.id, locked.version_before)
+    if not etags.if_match_passes(if_match, (item_etag, whole)):
+        log.info("review.edit.conflict", lecture_id=lecture.id, item=item_kind)
+        raise EditConflictError(CONFLICT_MESSAGES[item_kind])
 
 
-def _save(session: Session, store: ObjectStore, lecture: Lecture, kind: str, data: bytes) -> None:
-    row = repository.artifact(session, lecture.id, kind)
-    assert row is not None
-    stored = store.put_bytes(row.key, data, content_type="application/json")
-    row.size_bytes = stored.size_bytes
-    row.sha256 = stored.sha256 or ""
+def _save(
+    session: Session,
+    store: ObjectStore,
+    lecture: Lecture,
+    kind: str,
+    locked: edit_lock.LockedArtifact,
+    data: bytes,
+) -> None:
+    """Record and store the edited object; the store write comes last (see module doc)."""
+    edit_lock.record_write(
+        session,
+        lecture_id=lecture.id,
+        kind=kind,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    session.flush()
+    store.put_bytes(locked.key, data, content_type="application/json")
 
 
 def read_kit(session: Session, store: ObjectStore, owner_id: str, lecture_id: str) -> StudyKit:
+    return read_kit_versioned(session, store, owner_id, lecture_id).value
+
+
+def read_kit_versioned(
+    session: Session, store: ObjectStore, owner_id: str, lecture_id: str
+) -> Versioned[StudyKit]:
+    """The stored kit with the ETag of its artifact version (never newer than the JSON)."""
     lecture = get_lecture(session, owner_id, lecture_id)
-    return StudyKit.model_validate_json(_load(session, store, lecture, KIT)[1])
+    row = repository.artifact(session, lecture.id, KIT)
+    if row is None:
+        raise NotFoundError("This lecture has no study kit yet.")
+    etag = etags.artifact_etag(KIT, lecture.id, row.version)
+    return Versioned(StudyKit.model_validate_json(store.get_bytes(row.key)), etag)
 
 
 def edit_segment(
-    session: Session, store: ObjectStore, owner_id: str, lecture_id: str, position: int, text: str
-) -> Transcript:
-    """Replace segment ``position``'s text; its times stay, its word times are dropped."""
-    lecture = _editable(session, owner_id, lecture_id)
-    transcript = Transcript.model_validate_json(_load(session, store, lecture, TRANSCRIPT)[1])
+    session: Session,
+    store: ObjectStore,
+    owner_id: str,
+    lecture_id: str,
+    position: int,
+    text: str,
+    *,
+    if_match: str | None = None,
+) -> Versioned[Transcript]:
+    """Replace segment ``position``'s text; its times stay, its word times are dropped, its
+    version goes up by one. The ETag returned is the segment's new one."""
+    lecture, locked = _lock(session, owner_id, lecture_id, TRANSCRIPT)
+    transcript = Transcript.model_validate_json(store.get_bytes(locked.key))
     if not 0 <= position < len(transcript.segments):
         raise NotFoundError(
             f"There is no segment {position}; this transcript has "
@@ -78,14 +167,27 @@ def edit_segment(
     cleaned = " ".join(text.split())
     if not cleaned:
         raise InvalidRequestError("A segment cannot be empty; delete words, not the segment.")
+    ensure_no_nul(text=cleaned)
     segment = transcript.segments[position]
+    _require_match(
+        if_match,
+        item_etag=etags.item_etag("segment", lecture.id, position, segment.version),
+        kind=TRANSCRIPT,
+        lecture=lecture,
+        locked=locked,
+        item_kind="segment",
+    )
     segment.text = cleaned
     segment.words = []
     segment.edited = True
-    _save(session, store, lecture, TRANSCRIPT, transcript.model_dump_json().encode())
-    update_segment_text(session, lecture_id=lecture.id, position=position, text_=cleaned)
-    log.info("review.segment.edited", lecture_id=lecture.id, position=position)
-    return transcript
+    segment.version += 1
+    if not update_segment_text(session, lecture_id=lecture.id, position=position, text_=cleaned):
+        log.warning("review.segment.not_indexed", lecture_id=lecture.id, position=position)
+    _save(session, store, lecture, TRANSCRIPT, locked, transcript.model_dump_json().encode())
+    log.info(
+        "review.segment.edited", lecture_id=lecture.id, position=position, version=segment.version
+    )
+    return Versioned(transcript, etags.item_etag("segment", lecture.id, position, segment.version))
 
 
 def edit_item(
@@ -97,27 +199,47 @@ def edit_item(
     collection: str,
     item_id: str,
     changes: dict[str, Any],
-) -> StudyKit:
-    """Apply ``changes`` to flashcard or quiz item ``item_id`` and mark it edited."""
-    lecture = _editable(session, owner_id, lecture_id)
-    kit = StudyKit.model_validate_json(_load(session, store, lecture, KIT)[1])
+    if_match: str | None = None,
+) -> Versioned[StudyKit]:
+    """Apply ``changes`` to flashcard or quiz item ``item_id``, mark it edited and bump its
+    version. The ETag returned is the item's new one."""
+    item_kind = _ITEM_KIND[collection]
+    lecture, locked = _lock(session, owner_id, lecture_id, KIT)
+    kit = StudyKit.model_validate_json(store.get_bytes(locked.key))
     items: list[Any] = getattr(kit, collection)
     model: type[Flashcard] | type[QuizItem] = Flashcard if collection == "flashcards" else QuizItem
     for index, item in enumerate(items):
         if item.id == item_id:
+            _require_match(
+                if_match,
+                item_etag=etags.item_etag(item_kind, lecture.id, item.id, item.version),
+                kind=KIT,
+                lecture=lecture,
+                locked=locked,
+                item_kind=item_kind,
+            )
+            ensure_no_nul(**{k: v for k, v in changes.items() if isinstance(v, str)})
+            ensure_no_nul(**{f"option {n}": v for n, v in enumerate(changes.get("options", []), 1)})
             try:
                 items[index] = model.model_validate(
-                    {**item.model_dump(), **changes, "edited": True}
+                    {**item.model_dump(), **changes, "edited": True, "version": item.version + 1}
                 )
             except ValidationError as exc:
                 problems = "; ".join(e["msg"] for e in exc.errors())
                 raise InvalidRequestError(f"That edit is not valid: {problems}.") from exc
+            edited = items[index]
             break
     else:
         raise NotFoundError(f"There is no such item in this lecture's {collection}.")
-    _save(session, store, lecture, KIT, kit.model_dump_json().encode())
-    log.info("review.item.edited", lecture_id=lecture.id, collection=collection, item_id=item_id)
-    return kit
+    _save(session, store, lecture, KIT, locked, kit.model_dump_json().encode())
+    log.info(
+        "review.item.edited",
+        lecture_id=lecture.id,
+        collection=collection,
+        item_id=item_id,
+        version=edited.version,
+    )
+    return Versioned(kit, etags.item_etag(item_kind, lecture.id, edited.id, edited.version))
 
 
 def delete_item(
@@ -128,24 +250,43 @@ def delete_item(
     *,
     collection: str,
     item_id: str,
+    if_match: str | None = None,
 ) -> StudyKit:
     """Remove a flashcard or quiz item; a regenerate will not bring it back."""
-    lecture = _editable(session, owner_id, lecture_id)
-    kit = StudyKit.model_validate_json(_load(session, store, lecture, KIT)[1])
+    item_kind = _ITEM_KIND[collection]
+    lecture, locked = _lock(session, owner_id, lecture_id, KIT)
+    kit = StudyKit.model_validate_json(store.get_bytes(locked.key))
     items: list[Any] = getattr(kit, collection)
-    remaining = [item for item in items if item.id != item_id]
-    if len(remaining) == len(items):
+    doomed = next((item for item in items if item.id == item_id), None)
+    if doomed is None:
         raise NotFoundError(f"There is no such item in this lecture's {collection}.")
-    setattr(kit, collection, remaining)
+    _require_match(
+        if_match,
+        item_etag=etags.item_etag(item_kind, lecture.id, doomed.id, doomed.version),
+        kind=KIT,
+        lecture=lecture,
+        locked=locked,
+        item_kind=item_kind,
+    )
+    setattr(kit, collection, [item for item in items if item.id != item_id])
     kit.deleted_ids = sorted({*kit.deleted_ids, item_id})
-    _save(session, store, lecture, KIT, kit.model_dump_json().encode())
+    _save(session, store, lecture, KIT, locked, kit.model_dump_json().encode())
     log.info("review.item.deleted", lecture_id=lecture.id, collection=collection, item_id=item_id)
     return kit
 
 
 def regenerate(session: Session, dispatcher: Dispatcher, owner_id: str, lecture_id: str) -> Lecture:
-    """Queue the generate stage (then export) again from the stored transcript."""
-    lecture = _editable(session, owner_id, lecture_id)
+    """Queue the generate stage (then export) again from the stored transcript.
+
+    Takes the transcript's and kit's edit locks first, so edits in flight are stored before
+    the lecture turns busy and the stage reads them; the generate stage's write then bumps
+    the kit's version."""
+    edit_lock.hold_artifacts(
+        session, owner_id=owner_id, lecture_id=lecture_id, kinds=[TRANSCRIPT, KIT]
+    )
+    lecture = get_lecture(session, owner_id, lecture_id)
+    if lecture.status in _BUSY:
+        raise LectureBusyError()
     if repository.artifact(session, lecture.id, TRANSCRIPT) is None:
         raise ConflictError(
             "This lecture has no transcript yet, so there is nothing to regenerate."

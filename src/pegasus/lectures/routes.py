@@ -6,19 +6,23 @@ from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, UploadFile, status
+from fastapi import APIRouter, File, Form, Path, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 
 from pegasus.dependencies import RuntimeDep, SessionDep, UserDep
 from pegasus.errors import PegasusError
 from pegasus.lectures import service
 from pegasus.lectures.schemas import LectureOut
-from pegasus.presets import DEFAULT_PRESET
+from pegasus.presets import DEFAULT_PRESET, EXPORT_FORMATS
+from pegasus.routing import UnitOfWorkRoute
+from pegasus.schemas_types import OptionalFormText
 from pegasus.transcription.schemas import Transcript
 
-router = APIRouter(prefix="/api/v1", tags=["lectures"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["lectures"])
 
 CHUNK = 1024 * 1024
+#: Listed in the schema; an unknown one is a 404 that names the formats (the service).
+ExportFormatPath = Annotated[str, Path(json_schema_extra={"enum": list(EXPORT_FORMATS)})]
 
 
 @router.post(
@@ -29,11 +33,17 @@ CHUNK = 1024 * 1024
 )
 def upload_lecture(
     course_id: str,
-    file: Annotated[UploadFile, File(description="the recording (m4a, mp3, wav, webm, ...)")],
+    file: Annotated[
+        UploadFile,
+        File(
+            description="the recording (m4a, mp3, wav, webm, ...); an empty file is refused",
+            json_schema_extra={"minLength": 1},
+        ),
+    ],
     user: UserDep,
     session: SessionDep,
     runtime: RuntimeDep,
-    title: Annotated[str | None, Form(max_length=300)] = None,
+    title: Annotated[OptionalFormText | None, Form(max_length=300)] = None,
     preset: Annotated[str, Form()] = DEFAULT_PRESET,
 ) -> LectureOut:
     try:
@@ -88,18 +98,20 @@ def retry_lecture(
 
 @router.get("/lectures/{lecture_id}/transcript", response_model=Transcript)
 def get_transcript(
-    lecture_id: str, user: UserDep, session: SessionDep, runtime: RuntimeDep
+    lecture_id: str, user: UserDep, session: SessionDep, runtime: RuntimeDep, response: Response
 ) -> Transcript:
-    return service.read_transcript(session, runtime.store, user.id, lecture_id)
+    transcript = service.read_transcript_versioned(session, runtime.store, user.id, lecture_id)
+    response.headers["ETag"] = transcript.etag
+    return transcript.value
 
 
 @router.get(
     "/lectures/{lecture_id}/exports/{fmt}",
     response_class=StreamingResponse,
-    summary="Download an export: md, json, srt or vtt",
+    summary="Download an export: md, json, srt, vtt, pdf, apkg, csv or zip",
 )
 def download_export(
-    lecture_id: str, fmt: str, user: UserDep, session: SessionDep, runtime: RuntimeDep
+    lecture_id: str, fmt: ExportFormatPath, user: UserDep, session: SessionDep, runtime: RuntimeDep
 ) -> StreamingResponse:
     export = service.export_file(session, user.id, lecture_id, fmt)
     handle = runtime.store.open_read(export.key)
@@ -118,11 +130,16 @@ def download_export(
             # ASCII filename for every client, the real title for those that read RFC 6266.
             "Content-Disposition": (
                 f'attachment; filename="{export.filename}"; '
-                f"filename*=UTF-8''{quote(_with_extension(export))}"
+                f"filename*=UTF-8''{quote(_with_extension(export), safe='')}"
             ),
         },
     )
 
 
 def _with_extension(export: service.ExportFile) -> str:
-    return f"{export.title}.{export.fmt.extension}"
+    """The title as a download name: no path separators or control characters (a client
+    that honours ``filename*`` must not be told to write ``../../etc/passwd``)."""
+    name = "".join("_" if ch in "/\\" or not ch.isprintable() else ch for ch in export.title).strip(
+        " ."
+    )
+    return f"{name or 'lecture'}.{export.fmt.extension}"

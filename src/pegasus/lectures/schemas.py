@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from pegasus.db.models import Lecture, StageName
+from pegasus.db.models import Lecture, LectureStatus, StageName, StageStatus
 from pegasus.pipeline.transitions import latest_runs
 
 
@@ -16,8 +16,8 @@ class StageError(BaseModel):
 
 
 class StageOut(BaseModel):
-    stage: str
-    status: str
+    stage: StageName
+    status: StageStatus
     attempt: int
     progress: float
     message: str
@@ -31,7 +31,7 @@ class LectureOut(BaseModel):
     course_id: str
     title: str
     preset: str
-    status: str
+    status: LectureStatus
     duration_seconds: float | None
     size_bytes: int
     created_at: datetime
@@ -54,8 +54,8 @@ class LectureOut(BaseModel):
             )
             stages.append(
                 StageOut(
-                    stage=run.stage,
-                    status=run.status,
+                    stage=StageName(run.stage),
+                    status=StageStatus(run.status),
                     attempt=run.attempt,
                     progress=run.progress,
                     message=run.message,
@@ -69,7 +69,7 @@ class LectureOut(BaseModel):
             course_id=lecture.course_id,
             title=lecture.title,
             preset=lecture.preset_key,
-            status=lecture.status,
+            status=LectureStatus(lecture.status),
             duration_seconds=lecture.duration_seconds,
             size_bytes=lecture.size_bytes,
             created_at=lecture.created_at,

@@ -14,17 +14,23 @@ from pegasus.db.base import new_id, utcnow
 from pegasus.db.models import Artifact, Lecture, LectureStatus, StageName, StageStatus
 from pegasus.errors import (
     EmptyMediaError,
+    MediaTooLargeError,
     NotFoundError,
     NothingToRetryError,
+    ensure_no_nul,
+    too_large_message,
 )
 from pegasus.exports.bundle import safe_stem
 from pegasus.exports.formats import ExportFormat, get_format
+from pegasus.lectures import edit_lock
+from pegasus.lectures.etags import Versioned, artifact_etag
 from pegasus.pipeline import transitions
 from pegasus.pipeline.export import export_kind
+from pegasus.pipeline.generate import KIT
 from pegasus.pipeline.ingest import SOURCE
 from pegasus.pipeline.transcribe import TRANSCRIPT
 from pegasus.queue.dispatch import Dispatcher
-from pegasus.storage.base import ObjectStore
+from pegasus.storage.base import ObjectStore, StoredObject
 from pegasus.storage.keys import lecture_key
 from pegasus.transcription.schemas import Transcript
 
@@ -59,56 +65,91 @@ def create_lecture(
     Course and preset are checked before anything is stored. If recording the lecture fails
     after the upload was stored, the stored object is deleted again.
     """
+    ensure_no_nul(title=title, preset=preset_key, file_name=upload.filename)
     course = get_course(session, owner_id, course_id)
     preset = resolve_preset(session, preset_key, course_id=course.id)
     filename = (upload.filename or "recording").strip()[:300]
     clean_title = " ".join((title or "").split())[:300] or filename.rsplit(".", 1)[0] or "Lecture"
     lecture_id = new_id()
     key = lecture_key(course.id, lecture_id, SOURCE)
-    stored = store.put_stream(
-        key,
-        upload.stream,
-        content_type=upload.content_type or "application/octet-stream",
-        max_bytes=max_bytes,
-    )
     try:
-        if stored.size_bytes == 0:
-            raise EmptyMediaError()
-        now = utcnow()
-        lecture = Lecture(
-            id=lecture_id,
+        stored = store.put_stream(
+            key,
+            upload.stream,
+            content_type=upload.content_type or "application/octet-stream",
+            max_bytes=max_bytes,
+        )
+    except MediaTooLargeError as exc:  # the same sentence as the HTTP layer's early refusal
+        raise MediaTooLargeError(too_large_message(max_bytes), **exc.context) from exc
+    try:
+        lecture = register_stored_source(
+            session,
+            dispatcher,
+            lecture_id=lecture_id,
             course_id=course.id,
             owner_id=owner_id,
             title=clean_title,
             preset_key=preset.key,
-            status=LectureStatus.QUEUED,
-            original_filename=filename,
-            content_type=upload.content_type[:100],
-            size_bytes=stored.size_bytes,
-            sha256=stored.sha256 or "",
-            created_at=now,
+            filename=filename,
+            content_type=upload.content_type,
+            stored=stored,
         )
-        session.add(lecture)
-        session.add(
-            Artifact(
-                lecture_id=lecture_id,
-                kind=SOURCE,
-                key=key,
-                content_type=lecture.content_type or "application/octet-stream",
-                size_bytes=stored.size_bytes,
-                sha256=stored.sha256 or "",
-            )
-        )
-        session.flush()
-        transitions.queue_stage(session, dispatcher, lecture, StageName.INGEST, now=now)
     except BaseException:
         store.delete_prefix(key.rsplit("/", 1)[0] + "/")
         raise
+    return lecture
+
+
+def register_stored_source(
+    session: Session,
+    dispatcher: Dispatcher,
+    *,
+    lecture_id: str,
+    course_id: str,
+    owner_id: str,
+    title: str,
+    preset_key: str,
+    filename: str,
+    content_type: str,
+    stored: StoredObject,
+) -> Lecture:
+    """Record a lecture whose recording is already stored under its source key, and queue
+    its ingest stage (sent after commit). The caller has checked course and preset;
+    ``EmptyMediaError`` when nothing was stored."""
+    if stored.size_bytes == 0:
+        raise EmptyMediaError()
+    now = utcnow()
+    lecture = Lecture(
+        id=lecture_id,
+        course_id=course_id,
+        owner_id=owner_id,
+        title=title,
+        preset_key=preset_key,
+        status=LectureStatus.QUEUED,
+        original_filename=filename,
+        content_type=content_type[:100],
+        size_bytes=stored.size_bytes,
+        sha256=stored.sha256 or "",
+        created_at=now,
+    )
+    session.add(lecture)
+    session.add(
+        Artifact(
+            lecture_id=lecture_id,
+            kind=SOURCE,
+            key=stored.key,
+            content_type=lecture.content_type or "application/octet-stream",
+            size_bytes=stored.size_bytes,
+            sha256=stored.sha256 or "",
+        )
+    )
+    session.flush()
+    transitions.queue_stage(session, dispatcher, lecture, StageName.INGEST, now=now)
     log.info(
         "lecture.created",
         lecture_id=lecture_id,
-        course_id=course.id,
-        preset=preset.key,
+        course_id=course_id,
+        preset=preset_key,
         size_bytes=stored.size_bytes,
     )
     return lecture
@@ -130,7 +171,11 @@ def list_lectures(session: Session, owner_id: str, course_id: str) -> Sequence[L
 def retry_lecture(
     session: Session, dispatcher: Dispatcher, owner_id: str, lecture_id: str
 ) -> Lecture:
-    """Queue a new attempt of the lecture's failed stage; the upload is reused."""
+    """Queue a new attempt of the lecture's failed stage; the upload is reused. Review edits
+    in flight are stored first (their locks are taken before anything is read)."""
+    edit_lock.hold_artifacts(
+        session, owner_id=owner_id, lecture_id=lecture_id, kinds=[TRANSCRIPT, KIT]
+    )
     lecture = get_lecture(session, owner_id, lecture_id)
     failed = [
         run for run in transitions.latest_runs(lecture).values() if run.status == StageStatus.FAILED
@@ -152,13 +197,50 @@ def retry_lecture(
 def read_transcript(
     session: Session, store: ObjectStore, owner_id: str, lecture_id: str
 ) -> Transcript:
+    return read_transcript_versioned(session, store, owner_id, lecture_id).value
+
+
+def read_transcript_versioned(
+    session: Session, store: ObjectStore, owner_id: str, lecture_id: str
+) -> Versioned[Transcript]:
+    """The stored transcript with the ETag of its artifact version (row read before the
+    object, so the ETag is never newer than the JSON; see ``pegasus.lectures.etags``)."""
     lecture = get_lecture(session, owner_id, lecture_id)
     row = repository.artifact(session, lecture.id, TRANSCRIPT)
     if row is None:
         raise NotFoundError(
             "The transcript is not ready yet. Check the lecture's status and try again."
         )
-    return Transcript.model_validate_json(store.get_bytes(row.key))
+    etag = artifact_etag(TRANSCRIPT, lecture.id, row.version)
+    return Versioned(Transcript.model_validate_json(store.get_bytes(row.key)), etag)
+
+
+@dataclass(frozen=True)
+class SourceRecording:
+    """Where a lecture's uploaded recording is stored, as the audio route serves it."""
+
+    key: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+
+
+def source_recording(session: Session, owner_id: str, lecture_id: str) -> SourceRecording:
+    """The uploaded recording of a lecture ``owner_id`` owns; ``NotFoundError`` otherwise."""
+    lecture = get_lecture(session, owner_id, lecture_id)
+    row = repository.artifact(session, lecture.id, SOURCE)
+    if row is None:
+        raise NotFoundError("The recording of this lecture is no longer stored.")
+    # The type came from the uploading client: only audio and video types are served as such,
+    # so a stored file can never be rendered as a page of ours.
+    declared = (row.content_type or lecture.content_type or "").strip().lower()
+    safe = declared.startswith(("audio/", "video/")) and "," not in declared
+    return SourceRecording(
+        key=row.key,
+        content_type=declared if safe else "application/octet-stream",
+        size_bytes=row.size_bytes,
+        sha256=row.sha256 or lecture.sha256,
+    )
 
 
 @dataclass(frozen=True)

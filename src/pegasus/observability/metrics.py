@@ -25,6 +25,13 @@ from pegasus.db.models import StageName
 from pegasus.errors import transient_error_codes
 from pegasus.observability.slo import LECTURE_PROCESSING_BUCKETS
 
+#: The ``method`` label of the HTTP metrics: these, or ``other`` for anything a client
+#: invents, so no client can add series to ``/metrics``.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+#: The ``route`` label of a request no route matched (any path, one series).
+UNMATCHED_ROUTE = "unmatched"
+
 STAGE_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 PROCESSING_RATIO_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5)
 
@@ -128,6 +135,14 @@ class PipelineMetrics:
             self.lectures.labels(outcome=outcome)
         for outcome in ("accepted", "rejected"):
             self.ingest_requests.labels(outcome=outcome)
+
+    def observe_http(self, method: str, route: str | None, status: int, seconds: float) -> None:
+        """Count one HTTP request. ``route`` is the matched route's template (``None`` when
+        none matched); labels come from fixed sets, whatever the client sent."""
+        method_label = method if method in HTTP_METHODS else OTHER_METHOD
+        route_label = route or UNMATCHED_ROUTE
+        self.http_requests.labels(method_label, route_label, str(status)).inc()
+        self.http_duration.labels(method_label, route_label).observe(seconds)
 
     def observe_stage(
         self, stage: str, outcome: str, seconds: float, *, error_code: str | None = None

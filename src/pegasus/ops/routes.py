@@ -16,8 +16,9 @@ from pegasus.dependencies import AdminDep, RuntimeDep, SessionDep
 from pegasus.errors import AuthenticationError, PermissionDeniedError
 from pegasus.ops import service
 from pegasus.ops.schemas import AlertmanagerWebhook, AlertsAccepted, OpsSummary
+from pegasus.routing import UnitOfWorkRoute
 
-router = APIRouter(tags=["ops"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["ops"])
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "web" / "templates")
 
 WindowMinutes = Annotated[int, Query(ge=5, le=7 * 24 * 60, description="look-back window")]

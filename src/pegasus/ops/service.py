@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import structlog
 from sqlalchemy.orm import Session
@@ -87,7 +88,7 @@ def record_alerts(
         stage = alert.labels.get("stage")
         incident.stage = stage if stage in {s.value for s in StageName} else None
         incident.summary = alert.annotations.get("summary", "")
-        incident.runbook_url = alert.annotations.get("runbook_url", "")[:500]
+        incident.runbook_url = safe_link(alert.annotations.get("runbook_url", ""))
         incident.labels = dict(alert.labels)
         incident.annotations = dict(alert.annotations)
         ends = _ends_at(alert.endsAt)
@@ -106,6 +107,18 @@ def record_alerts(
         )
     session.flush()
     return AlertsAccepted(recorded=len(webhook.alerts), firing=firing, resolved=resolved)
+
+
+def safe_link(url: str, max_chars: int = 500) -> str:
+    """``url`` when it is an absolute http(s) URL that fits in ``max_chars``, else ``""``:
+    the ops page renders it as a link, so ``javascript:`` or ``data:`` must never get there."""
+    url = url.strip()
+    if len(url) > max_chars or any(not ch.isprintable() or ch.isspace() for ch in url):
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return ""
+    return url
 
 
 def _ends_at(value: str | None) -> datetime | None:

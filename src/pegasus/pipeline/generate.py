@@ -71,6 +71,7 @@ class GenerateStage:
             else None
         )
         kit = merge_learner_edits(previous, self._generate(transcript, ctx.preset))
+        _carry_versions(previous, kit)
         stored = ctx.store.put_bytes(
             ctx.key(KIT_NAME),
             kit.model_dump_json().encode("utf-8"),
@@ -84,3 +85,15 @@ class GenerateStage:
         return StageResult(
             artifacts=[ArtifactOut(kind=KIT, stored=stored, content_type="application/json")]
         )
+
+
+def _carry_versions(previous: StudyKit | None, kit: StudyKit) -> None:
+    """Items keep their version through a regenerate, +1 where their content changed, so
+    an ``If-Match`` taken before the regenerate no longer matches a changed item."""
+    for collection in ("flashcards", "quiz"):
+        before = {item.id: item for item in getattr(previous, collection, [])}
+        for item in getattr(kit, collection):
+            old = before.get(item.id)
+            if old is not None and old is not item:
+                same = old.model_dump(exclude={"version"}) == item.model_dump(exclude={"version"})
+                item.version = old.version if same else old.version + 1

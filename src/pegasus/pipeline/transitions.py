@@ -225,6 +225,8 @@ def record_success(
         row.content_type = out.content_type
         row.size_bytes = out.stored.size_bytes
         row.sha256 = out.stored.sha256 or ""
+        # Each write of the object is a new version: the ETag of the transcript and kit.
+        row.version = (row.version or 0) + 1
         session.add(row)
     if duration_seconds is not None:
         lecture.duration_seconds = duration_seconds

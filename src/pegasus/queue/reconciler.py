@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -109,8 +109,12 @@ class ReconcilerThread:
         settings: QueueSettings,
         clock: Callable[[], datetime],
         metrics: PipelineMetrics | None = None,
+        housekeeping: Sequence[Callable[[datetime], object]] = (),
     ) -> None:
+        """``housekeeping``: jobs run after every pass with the time (such as removing
+        expired uploads, which the composition root passes in); a failing one is logged."""
         self._metrics = metrics
+        self._housekeeping = tuple(housekeeping)
         self._session_factory = session_factory
         self._dispatcher = dispatcher
         self._settings = settings
@@ -138,6 +142,11 @@ class ReconcilerThread:
             )
         if self._metrics is not None and report.lectures_failed:
             self._metrics.lectures.labels(outcome="failed").inc(report.lectures_failed)
+        for job in self._housekeeping:
+            try:
+                job(self._clock())
+            except Exception:
+                log.exception("queue.reconciler.housekeeping_failed")
         return report
 
     def _loop(self) -> None:

@@ -45,12 +45,19 @@ def index_transcript(
     session.flush()
 
 
-def update_segment_text(session: Session, *, lecture_id: str, position: int, text_: str) -> None:
-    session.execute(
+def update_segment_text(session: Session, *, lecture_id: str, position: int, text_: str) -> bool:
+    """Put a corrected segment's text in the index; False when the segment is not indexed.
+
+    Call it in the same transaction that writes the stored transcript, after taking the
+    transcript's edit lock (``pegasus.lectures.edit_lock``), so index and transcript agree.
+    """
+    result = session.execute(
         update(TranscriptSegment)
         .where(TranscriptSegment.lecture_id == lecture_id, TranscriptSegment.position == position)
         .values(text=text_)
+        .execution_options(synchronize_session=False)
     )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def search(session: Session, *, owner_id: str, query: str, limit: int) -> list[Hit]:

@@ -7,10 +7,11 @@ A key never starts with ``/`` and never contains ``..`` segments; stores refuse 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -29,6 +30,40 @@ def iter_chunks(
             yield bytes(chunk)
 
 
+class LimitedReader(io.RawIOBase):
+    """At most ``limit`` bytes of ``source``, then end of file; closing it closes ``source``."""
+
+    def __init__(self, source: BinaryIO, limit: int | None) -> None:
+        super().__init__()
+        self._source = source
+        self._left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        size = len(buffer) if self._left is None else min(len(buffer), self._left)
+        if size <= 0:
+            return 0
+        data = self._source.read(size)
+        count = len(data)
+        buffer[:count] = data
+        if self._left is not None:
+            self._left -= count
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            self._source.close()
+        super().close()
+
+
+def check_range(start: int, length: int | None) -> None:
+    """Refuse a negative ``start`` or ``length`` (a caller's bug, not a reader's input)."""
+    if start < 0 or (length is not None and length < 0):
+        raise ValueError(f"invalid byte range: start={start}, length={length}")
+
+
 @dataclass(frozen=True)
 class StoredObject:
     """What a store knows about one object after writing or listing it."""
@@ -36,6 +71,28 @@ class StoredObject:
     key: str
     size_bytes: int
     sha256: str | None = None  # hex digest; known after a write, None when only listed
+
+
+#: Where a resumable write stands: plain JSON, opaque to callers, who keep it (in a database
+#: row) between requests and hand it back. ``state["size"]`` is how many bytes it holds.
+ResumableState = dict[str, Any]
+
+
+class ResumableWriter(Protocol):
+    """Appends bytes to one resumable write; one writer per write at a time (callers lock)."""
+
+    def write(self, chunk: bytes) -> None:
+        """Append ``chunk``; it may be buffered until ``finish``."""
+        ...
+
+    def finish(self) -> ResumableState:
+        """Make every byte written durable and return the new state (the old one stays valid
+        until ``release_resumable`` is called with both)."""
+        ...
+
+    def abandon(self) -> None:
+        """Stop without recording anything; what was written is ignored by later writers."""
+        ...
 
 
 @runtime_checkable
@@ -82,6 +139,13 @@ class ObjectStore(Protocol):
         """Open ``key`` for reading; the caller closes the returned file object."""
         ...
 
+    def open_range(self, key: str, start: int, length: int | None = None) -> BinaryIO:
+        """Open bytes ``start`` .. ``start + length - 1`` of ``key`` (to its end when ``length``
+        is None) for reading in chunks; the caller closes it. A range reaching past the end
+        yields only the bytes that exist (none when ``start`` is at or past the end); a missing
+        key raises ``ObjectMissingError``. ``start`` and ``length`` must not be negative."""
+        ...
+
     def get_bytes(self, key: str) -> bytes:
         """Read a small object whole."""
         ...
@@ -104,6 +168,37 @@ class ObjectStore(Protocol):
 
     def check(self) -> None:
         """Raise ``StorageUnavailableError`` unless the store is reachable and writable."""
+        ...
+
+    # Resumable writes (tus uploads): bytes arrive over many requests, possibly to different
+    # replicas; the state says where they are. Bytes wait under ``staging_prefix`` (local: one
+    # file appended to; S3: a multipart upload plus a tail smaller than one part) and appear
+    # under ``key`` only at ``complete_resumable``.
+
+    def start_resumable(
+        self, key: str, staging_prefix: str, *, content_type: str = "application/octet-stream"
+    ) -> ResumableState:
+        """The state of a new, empty resumable write that will end up under ``key``."""
+        ...
+
+    def append_resumable(self, state: ResumableState) -> ResumableWriter:
+        """A writer continuing at ``state["size"]``; bytes an unfinished earlier writer left
+        past that point are ignored."""
+        ...
+
+    def release_resumable(self, previous: ResumableState, current: ResumableState) -> None:
+        """Delete what ``previous`` held that ``current`` no longer needs; call it once
+        ``current`` is recorded."""
+        ...
+
+    def complete_resumable(self, state: ResumableState) -> StoredObject:
+        """Put the bytes of ``state`` under its key and return size and SHA-256 (computed by
+        reading the object back). Calling it again after success returns the same object."""
+        ...
+
+    def discard_resumable(self, state: ResumableState) -> None:
+        """Delete everything the write keeps besides a completed object: staging bytes and an
+        unfinished multipart upload. Before completion this abandons the write."""
         ...
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 import uuid
@@ -17,8 +18,16 @@ from pegasus.errors import (
     ObjectMissingError,
     StorageUnavailableError,
 )
-from pegasus.storage.base import CHUNK_SIZE, StoredObject, StreamingObjectStore, iter_chunks
+from pegasus.storage.base import (
+    CHUNK_SIZE,
+    LimitedReader,
+    StoredObject,
+    StreamingObjectStore,
+    check_range,
+    iter_chunks,
+)
 from pegasus.storage.keys import validate_key, validate_prefix
+from pegasus.storage.local_resumable import LocalResumableWrites
 
 _TEMP_SUFFIX = ".part-"
 _TEMP_NAME = re.compile(r"\.part-[0-9a-f]{32}\Z")
@@ -33,7 +42,7 @@ def _temp_name(name: str) -> str:
     return f"{name}{_TEMP_SUFFIX}{uuid.uuid4().hex}"
 
 
-class LocalObjectStore(StreamingObjectStore):
+class LocalObjectStore(LocalResumableWrites, StreamingObjectStore):
     """Objects as files under ``root``; a write goes to a temp file renamed into place."""
 
     def __init__(self, root: Path) -> None:
@@ -68,7 +77,8 @@ class LocalObjectStore(StreamingObjectStore):
         content_type: str = "application/octet-stream",
         max_bytes: int | None = None,
     ) -> StoredObject:
-        """Stream ``source`` into a temp file beside the target, then rename it into place."""
+        """Stream ``source`` into a temp file beside the target, then rename it into place.
+        On any failure the temp file and the directories left empty are removed."""
         path = self._path(key)
         temp = path.with_name(_temp_name(path.name))
         digest = hashlib.sha256()
@@ -86,6 +96,8 @@ class LocalObjectStore(StreamingObjectStore):
         except BaseException:
             with contextlib.suppress(OSError):
                 temp.unlink(missing_ok=True)
+            # A refused write leaves nothing behind: not even the directories made for it.
+            self._remove_empty_dirs({temp.parent})
             raise
         return StoredObject(key=key, size_bytes=size, sha256=digest.hexdigest())
 
@@ -147,6 +159,17 @@ class LocalObjectStore(StreamingObjectStore):
             raise ObjectMissingError(key=key) from exc
         except OSError as exc:
             raise self._unavailable(exc, key, path) from exc
+
+    def open_range(self, key: str, start: int, length: int | None = None) -> BinaryIO:
+        """Open ``length`` bytes of ``key`` from ``start`` (a seek); the caller closes it."""
+        check_range(start, length)
+        source = self.open_read(key)
+        try:
+            source.seek(start)
+        except OSError as exc:
+            source.close()
+            raise self._unavailable(exc, key, self._path(key)) from exc
+        return io.BufferedReader(LimitedReader(source, length), buffer_size=CHUNK_SIZE)
 
     def get_bytes(self, key: str) -> bytes:
         """Read a small object whole."""

@@ -21,8 +21,15 @@ from pegasus.errors import (
     PegasusError,
     StorageUnavailableError,
 )
-from pegasus.storage.base import CHUNK_SIZE, StoredObject, StreamingObjectStore, iter_chunks
+from pegasus.storage.base import (
+    CHUNK_SIZE,
+    StoredObject,
+    StreamingObjectStore,
+    check_range,
+    iter_chunks,
+)
 from pegasus.storage.keys import validate_key, validate_prefix
+from pegasus.storage.s3_resumable import S3ResumableWrites
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -54,7 +61,7 @@ def _client_config() -> Config:
     )
 
 
-class S3ObjectStore(StreamingObjectStore):
+class S3ObjectStore(S3ResumableWrites, StreamingObjectStore):
     """Objects in one S3 bucket; a write is a single PUT or a multipart upload."""
 
     def __init__(
@@ -186,6 +193,30 @@ class S3ObjectStore(StreamingObjectStore):
         try:
             body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
         except (BotoCoreError, ClientError) as exc:
+            raise self._error(exc, key) from exc
+        return io.BufferedReader(_BodyReader(body, self, key), buffer_size=CHUNK_SIZE)
+
+    def open_range(self, key: str, start: int, length: int | None = None) -> BinaryIO:
+        """Stream ``length`` bytes of ``key`` from ``start`` with one ranged GetObject."""
+        validate_key(key)
+        check_range(start, length)
+        if length == 0 or (start == 0 and length is None):
+            # S3 has no empty range; an empty read still proves the key exists.
+            if length == 0 and not self.exists(key):
+                raise ObjectMissingError(key=key)
+            return io.BytesIO() if length == 0 else self.open_read(key)
+        last = "" if length is None else str(start + length - 1)
+        try:
+            body = self._client.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes={start}-{last}"
+            )["Body"]
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) == "InvalidRange":
+                if not self.exists(key):  # pragma: no cover (S3 answers 404 first)
+                    raise ObjectMissingError(key=key) from exc
+                return io.BytesIO()  # start is at or past the end
+            raise self._error(exc, key) from exc
+        except BotoCoreError as exc:
             raise self._error(exc, key) from exc
         return io.BufferedReader(_BodyReader(body, self, key), buffer_size=CHUNK_SIZE)
 

@@ -12,6 +12,8 @@ outside the transcript are dropped. An answer that is not JSON or not the asked 
 asked for once more with the error, then fails with ``LlmInvalidOutputError``; 429, 5xx,
 timeouts and connection errors are retried with backoff, then fail with
 ``LlmUnavailableError``. The API key is sent only in the Authorization header, never logged.
+What the provider says about a refused request is logged (every encoding of the key
+masked) and never put in the error's message, which learners may see.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pegasus.errors import ConfigError, GenerationError
 from pegasus.presets import Preset
+from pegasus.redaction import redact
 from pegasus.studykit.llm_prompts import (
     RETRY_ERROR_CHARS,
     RETRY_NOTE,
@@ -440,9 +443,17 @@ class LlmGenerator:
                 if status == 200:
                     return self._content(response)
                 if status not in _RETRYABLE_STATUS and status < 500:
+                    # The provider's words go to the operator's log only (redacted): they may
+                    # echo the key or the prompt, and learners see the error's message.
+                    self._log.warning(
+                        "studykit.llm.refused",
+                        host=self.host,
+                        status=status,
+                        response=self._redact(response.text),
+                    )
                     raise LlmUnavailableError(
-                        f"The study-kit model at {self.host} refused the request (HTTP {status}: "
-                        f"{self._redact(response.text)}). Check the LLM base URL, model and key, "
+                        f"The study-kit model at {self.host} refused the request "
+                        f"(HTTP {status}). Check the LLM base URL, model and key, "
                         "or switch to the offline generator.",
                         host=self.host,
                         model=self.config.model,
@@ -478,8 +489,8 @@ class LlmGenerator:
         return content if isinstance(content, str) else "<the message has no text content>"
 
     def _redact(self, text: str) -> str:
-        text = text.strip()[:200]
-        return text.replace(self.config.api_key, "***") if self.config.api_key else text
+        """Provider text for a log line: every encoding of the key masked, then shortened."""
+        return redact(text.strip(), [self.config.api_key])[:500]
 
     # --- reduce ------------------------------------------------------------------------------
 

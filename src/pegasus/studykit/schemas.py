@@ -85,6 +85,9 @@ class Flashcard(BaseModel):
     back: str = Field(min_length=1)
     source: Span
     edited: bool = False
+    #: 1 when first generated (and in kits stored before versions existed), +1 per review
+    #: edit or regenerate that changes it; the item's ETag is built from it.
+    version: int = Field(default=1, ge=1)
 
 
 class QuizItem(BaseModel):
@@ -97,6 +100,9 @@ class QuizItem(BaseModel):
     explanation: str = Field(min_length=1)
     source: Span
     edited: bool = False
+    #: 1 when first generated (and in kits stored before versions existed), +1 per review
+    #: edit or regenerate that changes it; the item's ETag is built from it.
+    version: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _distinct_options(self) -> QuizItem:

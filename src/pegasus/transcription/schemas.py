@@ -22,6 +22,9 @@ class Segment(BaseModel):
     words: list[Word] = Field(default_factory=list)
     #: True once the learner corrected the text; times are kept, word times are dropped.
     edited: bool = False
+    #: 1 as transcribed (and for JSON stored before versions existed), +1 per review edit;
+    #: the segment's ETag is built from it (``pegasus.lectures.etags``).
+    version: int = Field(default=1, ge=1)
 
 
 class Transcript(BaseModel):

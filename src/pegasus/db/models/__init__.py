@@ -1,6 +1,6 @@
 """All ORM models; importing this package registers every table on ``Base.metadata``."""
 
-from pegasus.db.models.accounts import ApiToken, User
+from pegasus.db.models.accounts import ApiToken, Invitation, User, WebSession
 from pegasus.db.models.courses import Course, Preset
 from pegasus.db.models.lectures import (
     Artifact,
@@ -12,12 +12,14 @@ from pegasus.db.models.lectures import (
 )
 from pegasus.db.models.ops import Incident, Worker
 from pegasus.db.models.search import TranscriptSegment
+from pegasus.db.models.uploads import Upload
 
 __all__ = [
     "ApiToken",
     "Artifact",
     "Course",
     "Incident",
+    "Invitation",
     "Lecture",
     "LectureStatus",
     "Preset",
@@ -25,6 +27,8 @@ __all__ = [
     "StageRun",
     "StageStatus",
     "TranscriptSegment",
+    "Upload",
     "User",
+    "WebSession",
     "Worker",
 ]

@@ -125,5 +125,9 @@ class Artifact(IdMixin, CreatedAtMixin, Base):
     content_type: Mapped[str] = mapped_column(String(100), nullable=False)
     size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    #: Bumped by every write of the object (pipeline or review edit); the whole-resource
+    #: ETag of the transcript and the kit. An edit's first statement bumps it, which takes
+    #: the row's write lock and so serializes edits (see ``pegasus.lectures.edit_lock``).
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
 
     lecture: Mapped[Lecture] = relationship(back_populates="artifacts")

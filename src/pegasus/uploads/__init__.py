@@ -1,0 +1,1 @@
+"""Resumable uploads over the tus 1.0 protocol (core, creation, expiration, termination)."""

@@ -1,0 +1,484 @@
+"""Accounts in the browser: log in, log out, sign up (closed / invite / open), the account
+page (password, API tokens, an admin's invitations).
+
+Signed-out forms carry the anonymous CSRF token (cookie ``pegasus_csrf`` + field
+``csrf_token``); signed-in forms carry the session's token, checked by ``PageUserDep``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from pegasus.accounts import invitations, self_service
+from pegasus.accounts.service import MIN_PASSWORD_LENGTH, create_user
+from pegasus.accounts.web_sessions import (
+    SESSION_COOKIE,
+    csrf_matches,
+    end_other_sessions,
+    end_session,
+    start_session,
+)
+from pegasus.db.base import utcnow
+from pegasus.db.models import Invitation, User
+from pegasus.dependencies import RuntimeDep, SessionDep
+from pegasus.errors import (
+    InvalidRequestError,
+    InvitationInvalidError,
+    NotFoundError,
+    UserExistsError,
+    WrongPasswordError,
+)
+from pegasus.routing import UnitOfWorkRoute
+from pegasus.runtime import Runtime
+from pegasus.web.auth import (
+    OptionalPageUserDep,
+    PageUserDep,
+    clear_session_cookie,
+    safe_next,
+    set_session_cookie,
+)
+from pegasus.web.pages import ANON_CSRF_COOKIE, render
+
+log = structlog.get_logger(__name__)
+router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+FormStr = Annotated[str, Form()]
+Errors = list[dict[str, str | None]]
+
+
+def _error(field: str | None, message: str) -> dict[str, str | None]:
+    return {"field": field, "message": message}
+
+
+def _anonymous_csrf_ok(request: Request, given: str) -> bool:
+    return csrf_matches(request.cookies.get(ANON_CSRF_COOKIE, ""), given)
+
+
+STALE_FORM = (
+    "This form was open too long or cookies are blocked. Make sure cookies are allowed "
+    "for this site, then try again."
+)
+
+
+def _sign_in(
+    request: Request, response: Response, session: Session, runtime: Runtime, user: User
+) -> None:
+    """Start a new session for ``user`` (ending the browser's old one: the id rotates)."""
+    end_session(session, request.cookies.get(SESSION_COOKIE, ""))
+    lifetime = timedelta(days=runtime.settings.accounts.session_days)
+    new = start_session(session, user, now=utcnow(), lifetime=lifetime)
+    set_session_cookie(request, response, new, int(lifetime.total_seconds()))
+    log.info("web.signed_in", user_id=user.id)
+
+
+# --- log in / log out ---------------------------------------------------------------------
+
+
+def _login_page(
+    request: Request,
+    runtime: Runtime,
+    *,
+    next_path: str,
+    email: str = "",
+    errors: Errors | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    context = {
+        "next_path": next_path,
+        "email": email,
+        "errors": errors or [],
+        "notice": notice,
+        "signup_mode": runtime.settings.accounts.signup,
+    }
+    return render(request, "login.html", context, status_code=status_code)
+
+
+@router.get("/login", response_model=None)
+def login_form(
+    request: Request,
+    runtime: RuntimeDep,
+    user: OptionalPageUserDep,
+    next: Annotated[str | None, Query()] = None,
+    signed_out: Annotated[int, Query()] = 0,
+) -> Response:
+    """The log-in form; someone already signed in goes straight on."""
+    next_path = safe_next(next)
+    if user is not None:
+        return RedirectResponse(next_path, status_code=303)
+    notice = "You are signed out." if signed_out else None
+    return _login_page(request, runtime, next_path=next_path, notice=notice)
+
+
+@router.post("/login", response_model=None)
+def login(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    email: FormStr = "",
+    password: FormStr = "",
+    csrf_token: FormStr = "",
+    next: FormStr = "",
+) -> Response:
+    """Check the email and password; on success a new session and a 303 to ``next``."""
+    next_path = safe_next(next)
+    errors: Errors = []
+    if not _anonymous_csrf_ok(request, csrf_token):
+        errors.append(_error(None, STALE_FORM))
+    if not email.strip():
+        errors.append(_error("email", "Enter your email address"))
+    if not password:
+        errors.append(_error("password", "Enter your password"))
+    if errors:
+        return _login_page(
+            request, runtime, next_path=next_path, email=email, errors=errors, status_code=400
+        )
+    user = self_service.user_with_password(session, email, password)
+    if user is None:
+        log.info("web.sign_in_failed")
+        errors = [_error("email", "The email address or the password is not right")]
+        return _login_page(
+            request, runtime, next_path=next_path, email=email, errors=errors, status_code=401
+        )
+    response = RedirectResponse(next_path, status_code=303)
+    _sign_in(request, response, session, runtime, user)
+    return response
+
+
+@router.post("/logout", response_model=None)
+def logout(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    user: OptionalPageUserDep,
+) -> Response:
+    """End this browser's session (CSRF-checked by ``OptionalPageUserDep``)."""
+    end_session(session, request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/login?signed_out=1", status_code=303)
+    clear_session_cookie(request, response)
+    if user is not None:
+        log.info("web.signed_out", user_id=user.id)
+    return response
+
+
+# --- sign up ------------------------------------------------------------------------------
+
+
+def _signup_page(
+    request: Request,
+    *,
+    invite: str = "",
+    email: str = "",
+    errors: Errors | None = None,
+    blocked: str | None = None,
+    invitation_for_admin: bool = False,
+    status_code: int = 200,
+) -> HTMLResponse:
+    heading = "Create your account"
+    if blocked:
+        heading = "You cannot create an account here"
+    context: dict[str, Any] = {
+        "heading": heading,
+        "invite": invite,
+        "email": email,
+        "errors": errors or [],
+        "blocked": blocked,
+        "invitation_for_admin": invitation_for_admin,
+        "min_password": MIN_PASSWORD_LENGTH,
+    }
+    return render(request, "signup.html", context, status_code=status_code)
+
+
+CLOSED = "Sign-up is closed on this server. Ask its administrator for an account."
+NEEDS_INVITE = (
+    "Accounts on this server are by invitation. Ask the administrator for an invitation "
+    "link and open it on this device."
+)
+BAD_INVITE = (
+    "This invitation link is not valid: it was used already, has expired or is incomplete. "
+    "Ask the person who invited you for a new link."
+)
+
+
+def _signup_block(
+    session: Session, runtime: Runtime, invite: str
+) -> tuple[str | None, Invitation | None]:
+    """Why sign-up is not possible (a sentence), or the invitation that allows it."""
+    mode = runtime.settings.accounts.signup
+    if mode == "closed":
+        return CLOSED, None
+    if mode == "open":
+        return None, None
+    if not invite:
+        return NEEDS_INVITE, None
+    try:
+        return None, invitations.usable_invitation(session, invite, now=utcnow())
+    except InvitationInvalidError:
+        return BAD_INVITE, None
+
+
+@router.get("/signup", response_model=None)
+def signup_form(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    invite: Annotated[str, Query()] = "",
+) -> Response:
+    """The sign-up form, or why there is none (closed, no invitation, a bad invitation)."""
+    blocked, invitation = _signup_block(session, runtime, invite)
+    if blocked:
+        return _signup_page(request, blocked=blocked, status_code=403)
+    return _signup_page(
+        request,
+        invite=invite,
+        invitation_for_admin=bool(invitation and invitation.is_admin),
+    )
+
+
+def _validate_signup(email: str, password: str, password_confirm: str) -> Errors:
+    errors: Errors = []
+    if not email.strip():
+        errors.append(_error("email", "Enter your email address"))
+    elif not _EMAIL.match(email.strip()):
+        errors.append(
+            _error("email", "Enter an email address in the right form, like name@example.org")
+        )
+    if len(password) < MIN_PASSWORD_LENGTH:
+        errors.append(
+            _error("password", f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters")
+        )
+    elif password != password_confirm:
+        errors.append(_error("password_confirm", "The two passwords are not the same"))
+    return errors
+
+
+@router.post("/signup", response_model=None)
+def signup(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    email: FormStr = "",
+    password: FormStr = "",
+    password_confirm: FormStr = "",
+    invite: FormStr = "",
+    csrf_token: FormStr = "",
+) -> Response:
+    """Create the account (using the invitation once), sign it in, go to the courses.
+
+    A form sent twice (a double tap) makes one account: the second submission finds the
+    invitation or the email taken by the same email and password, and just signs in."""
+    blocked, _invitation = _signup_block(session, runtime, invite)
+    if blocked and not (invite and blocked == BAD_INVITE):
+        return _signup_page(request, blocked=blocked, status_code=403)
+    errors: Errors = []
+    if not _anonymous_csrf_ok(request, csrf_token):
+        errors.append(_error(None, STALE_FORM))
+    errors += _validate_signup(email, password, password_confirm)
+    if errors and not blocked:
+        return _signup_page(request, invite=invite, email=email, errors=errors, status_code=400)
+    if errors:
+        return _signup_page(request, blocked=blocked, status_code=403)
+    try:
+        if runtime.settings.accounts.signup == "invite":
+            user = invitations.redeem_invitation(
+                session, invite, email=email, password=password, now=utcnow()
+            )
+        else:
+            user = create_user(session, email, password)
+    except (InvitationInvalidError, UserExistsError, IntegrityError) as exc:
+        session.rollback()
+        # The same person's second submission: the account exists with this password.
+        user_again = self_service.user_with_password(session, email, password)
+        if user_again is None:
+            if isinstance(exc, InvitationInvalidError):
+                return _signup_page(request, blocked=BAD_INVITE, status_code=403)
+            taken = _error("email", "An account with this email address exists already. Sign in")
+            return _signup_page(
+                request, invite=invite, email=email, errors=[taken], status_code=409
+            )
+        user = user_again
+    except InvalidRequestError as exc:
+        session.rollback()
+        return _signup_page(
+            request,
+            invite=invite,
+            email=email,
+            errors=[_error("email", exc.message)],
+            status_code=400,
+        )
+    log.info("web.signed_up", user_id=user.id, mode=runtime.settings.accounts.signup)
+    response = RedirectResponse("/courses", status_code=303)
+    _sign_in(request, response, session, runtime, user)
+    return response
+
+
+# --- account page -------------------------------------------------------------------------
+
+
+def _public_base_url(request: Request, runtime: Runtime) -> str:
+    configured = runtime.settings.server.public_url
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+
+
+def _account_page(
+    request: Request,
+    session: Session,
+    runtime: Runtime,
+    user: User,
+    *,
+    errors: Errors | None = None,
+    notice: str | None = None,
+    new_token: str | None = None,
+    new_invitation: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    context: dict[str, Any] = {
+        "errors": errors or [],
+        "notice": notice,
+        "new_token": new_token,
+        "new_invitation": new_invitation,
+        "tokens": self_service.tokens_of(session, user),
+        "invitations": (
+            invitations.open_invitations(session, now=utcnow()) if user.is_admin else []
+        ),
+        "signup_mode": runtime.settings.accounts.signup,
+        "default_invitation_days": _days_text(runtime.settings.accounts.invitation_days),
+        "min_password": MIN_PASSWORD_LENGTH,
+    }
+    return render(request, "account.html", context, status_code=status_code)
+
+
+def _days_text(days: float) -> str:
+    return str(int(days)) if float(days).is_integer() else str(days)
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(
+    request: Request, session: SessionDep, runtime: RuntimeDep, user: PageUserDep
+) -> HTMLResponse:
+    """The account page."""
+    return _account_page(request, session, runtime, user)
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+def change_password(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    user: PageUserDep,
+    current_password: FormStr = "",
+    new_password: FormStr = "",
+    new_password_confirm: FormStr = "",
+) -> HTMLResponse:
+    """Change the password; other devices are signed out, this one stays signed in."""
+    errors: Errors = []
+    if not current_password:
+        errors.append(_error("current_password", "Enter your current password"))
+    if len(new_password) < MIN_PASSWORD_LENGTH:
+        errors.append(
+            _error(
+                "new_password",
+                f"Choose a new password of at least {MIN_PASSWORD_LENGTH} characters",
+            )
+        )
+    elif new_password != new_password_confirm:
+        errors.append(_error("new_password_confirm", "The two new passwords are not the same"))
+    if not errors:
+        try:
+            self_service.change_password(session, user, current=current_password, new=new_password)
+        except WrongPasswordError:
+            errors.append(_error("current_password", "Your current password is not right"))
+    if errors:
+        return _account_page(request, session, runtime, user, errors=errors, status_code=400)
+    ended = end_other_sessions(session, user.id, keep_token=request.cookies.get(SESSION_COOKIE))
+    log.info("web.password_changed", user_id=user.id, other_sessions_ended=ended)
+    return _account_page(request, session, runtime, user, notice="Your password was changed.")
+
+
+@router.post("/account/tokens", response_class=HTMLResponse)
+def create_token(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    user: PageUserDep,
+    token_name: FormStr = "",
+) -> HTMLResponse:
+    """Create an API token and show it once."""
+    if not token_name.strip() or len(token_name.strip()) > 100:
+        errors = [_error("token_name", "Give the token a name of 1 to 100 characters")]
+        return _account_page(request, session, runtime, user, errors=errors, status_code=400)
+    secret = self_service.create_own_token(session, user, name=token_name)
+    return _account_page(request, session, runtime, user, new_token=secret, status_code=201)
+
+
+@router.post("/account/tokens/{token_id}/revoke", response_class=HTMLResponse)
+def revoke_token(
+    request: Request, token_id: str, session: SessionDep, runtime: RuntimeDep, user: PageUserDep
+) -> HTMLResponse:
+    """Revoke one of the user's own API tokens."""
+    try:
+        self_service.revoke_own_token(session, user, token_id, now=utcnow())
+    except NotFoundError as exc:
+        return _account_page(
+            request, session, runtime, user, errors=[_error(None, exc.message)], status_code=404
+        )
+    return _account_page(request, session, runtime, user, notice="The token was revoked.")
+
+
+@router.post("/account/invitations", response_class=HTMLResponse)
+def create_invitation(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    user: PageUserDep,
+    expires_days: FormStr = "",
+    admin: FormStr = "",
+) -> HTMLResponse:
+    """An admin makes a single-use invitation link (shown once)."""
+    if not user.is_admin:
+        errors = [_error(None, "Only an administrator can invite people.")]
+        return _account_page(request, session, runtime, user, errors=errors, status_code=403)
+    try:
+        days = float(expires_days or runtime.settings.accounts.invitation_days)
+    except ValueError:
+        days = -1.0
+    if not 0 < days <= 365:
+        errors = [_error("expires_days", "Enter a number of days from 1 to 365")]
+        return _account_page(request, session, runtime, user, errors=errors, status_code=400)
+    made = invitations.create_invitation(
+        session,
+        created_by=user,
+        is_admin=bool(admin),
+        now=utcnow(),
+        lifetime=timedelta(days=days),
+    )
+    shown = {
+        "link": invitations.invitation_link(_public_base_url(request, runtime), made.token),
+        "expires_at": made.invitation.expires_at,
+    }
+    log.info("web.invitation_created", user_id=user.id, invitation_id=made.invitation.id)
+    return _account_page(request, session, runtime, user, new_invitation=shown, status_code=201)
+
+
+@router.post("/account/invitations/{invitation_id}/revoke", response_class=HTMLResponse)
+def revoke_invitation(
+    request: Request,
+    invitation_id: str,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    user: PageUserDep,
+) -> HTMLResponse:
+    """An admin withdraws an unused invitation."""
+    if not user.is_admin or not invitations.revoke_invitation(session, invitation_id, now=utcnow()):
+        errors = [_error(None, "That invitation does not exist or was used already.")]
+        return _account_page(request, session, runtime, user, errors=errors, status_code=404)
+    return _account_page(request, session, runtime, user, notice="The invitation was revoked.")

@@ -1,0 +1,370 @@
+"""Pages of the first-time flow: Course -> Preset -> Upload or Record -> Process status.
+
+Thin routes: what they show comes from the services the API uses (``courses.service``,
+``lectures.service``); the upload goes to the tus endpoint and live status to the event
+stream from the pages' scripts (``static/js/upload.js``, ``recorder.js``, ``status.js``).
+Forms post with the CSRF field and work before JavaScript loads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from pegasus.courses import service as courses
+from pegasus.db.models import Course, StageName
+from pegasus.dependencies import RuntimeDep, SessionDep
+from pegasus.errors import NotFoundError, PegasusError, UnknownPresetError
+from pegasus.lectures import service as lectures
+from pegasus.lectures.schemas import LectureOut, StageOut
+from pegasus.presets import BUILTIN_PRESETS
+from pegasus.routing import UnitOfWorkRoute
+from pegasus.web.auth import PageUserDep
+from pegasus.web.messages import (
+    REQUEST_MESSAGES,
+    LearnerMessage,
+    client_table,
+    message_for,
+    stage_message_for,
+)
+from pegasus.web.pages import render
+from pegasus.web.preset_cards import preset_card
+
+router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
+
+#: Upload chunk size the page's tus client uses (5 MiB: small enough for flaky phone links,
+#: large enough that a 1-hour m4a is a dozen requests).
+UPLOAD_CHUNK_BYTES = 5 * 1024 * 1024
+#: What the learner sees for each stage.
+STAGE_LABELS = {
+    StageName.INGEST.value: "Check the recording",
+    StageName.TRANSCRIBE.value: "Transcribe",
+    StageName.GENERATE.value: "Make the study kit",
+    StageName.EXPORT.value: "Write the downloads",
+}
+STATUS_LABELS = {
+    "queued": "Waiting",
+    "running": "Running",
+    "processing": "Processing",
+    "succeeded": "Done",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+    "waiting": "Not started",
+}
+
+
+@dataclass(frozen=True)
+class StageRow:
+    """One row of the status page: a stage as the server last recorded it."""
+
+    stage: str
+    label: str
+    status: str
+    status_label: str
+    progress: float
+    message: str
+    attempt: int
+    started_at: str | None
+    finished_at: str | None
+    elapsed: str
+    failure: LearnerMessage | None
+
+
+def stage_rows(lecture: LectureOut) -> list[StageRow]:
+    """All four stages in pipeline order; a stage not reached yet is ``waiting``."""
+    runs = {StageName(run.stage): run for run in lecture.stages}
+    return [_row(name.value, runs.get(name)) for name in StageName]
+
+
+def _row(stage: str, run: StageOut | None) -> StageRow:
+    if run is None:
+        return StageRow(
+            stage=stage,
+            label=STAGE_LABELS[stage],
+            status="waiting",
+            status_label=STATUS_LABELS["waiting"],
+            progress=0.0,
+            message="",
+            attempt=0,
+            started_at=None,
+            finished_at=None,
+            elapsed="",
+            failure=None,
+        )
+    return StageRow(
+        stage=stage,
+        label=STAGE_LABELS[stage],
+        status=run.status,
+        status_label=STATUS_LABELS.get(run.status, run.status),
+        progress=1.0 if run.status == "succeeded" else run.progress,
+        message=run.message if run.status in ("queued", "running") else "",
+        attempt=run.attempt,
+        started_at=_iso(run.started_at),
+        finished_at=_iso(run.finished_at),
+        elapsed=elapsed_text(run.started_at, run.finished_at, failed=run.status == "failed"),
+        failure=stage_message_for(run.error.code) if run.status == "failed" and run.error else None,
+    )
+
+
+def elapsed_text(started: datetime | None, finished: datetime | None, *, failed: bool) -> str:
+    """E.g. "Took 0:42", "0:42 so far", "Stopped after 0:42" or "" (status.js writes the
+    same while the page is open)."""
+    if started is None:
+        return ""
+    end = _aware(finished) if finished else datetime.now(UTC)
+    seconds = max(0.0, (end - _aware(started)).total_seconds())
+    if finished is None:
+        return f"{clock(seconds)} so far"
+    if failed:
+        return f"Stopped after {clock(seconds)}"
+    return "Took under a second" if seconds < 1 else f"Took {clock(seconds)}"
+
+
+def clock(seconds: float) -> str:
+    """``seconds`` as ``m:ss``, or ``h:mm:ss`` from an hour on (as flow-format.js's clock)."""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return _aware(value).isoformat()
+
+
+def _missing(request: Request, what: str) -> HTMLResponse:
+    return render(
+        request,
+        "flow_missing.html",
+        {"what": what, "message": REQUEST_MESSAGES["not_found"]},
+        status_code=404,
+    )
+
+
+# --- Course --------------------------------------------------------------------------------
+
+
+@router.get("/courses", response_class=HTMLResponse)
+def courses_page(request: Request, user: PageUserDep, session: SessionDep) -> HTMLResponse:
+    return _courses(request, session, user.id)
+
+
+def _courses(
+    request: Request,
+    session: SessionDep,
+    owner_id: str,
+    *,
+    errors: list[dict[str, str]] | None = None,
+    name: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    found = courses.list_courses(session, owner_id)
+    return render(
+        request,
+        "courses.html",
+        {"courses": found, "errors": errors or [], "name": name},
+        status_code=status_code,
+    )
+
+
+@router.post("/courses", response_model=None)
+def create_course(
+    request: Request,
+    user: PageUserDep,
+    session: SessionDep,
+    name: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """Create a course, then go straight to choosing a preset for its first lecture."""
+    try:
+        course = courses.create_course(session, user.id, name)
+    except PegasusError:
+        # The service's rule (a name is required); the page says it in the learner's words.
+        return _courses(
+            request,
+            session,
+            user.id,
+            errors=[{"field": "name", "message": "Enter a name for the course"}],
+            name=name,
+            status_code=422,
+        )
+    return RedirectResponse(f"/courses/{course.id}/new", status_code=303)
+
+
+@router.get("/courses/{course_id}", response_class=HTMLResponse)
+def course_page(
+    request: Request, course_id: str, user: PageUserDep, session: SessionDep
+) -> HTMLResponse:
+    try:
+        course = courses.get_course(session, user.id, course_id)
+    except NotFoundError:
+        return _missing(request, "course")
+    found = [
+        LectureOut.from_lecture(lec) for lec in lectures.list_lectures(session, user.id, course.id)
+    ]
+    found.sort(key=lambda lec: lec.created_at, reverse=True)
+    return render(
+        request,
+        "course.html",
+        {"course": course, "lectures": found, "status_labels": STATUS_LABELS},
+    )
+
+
+# --- Preset --------------------------------------------------------------------------------
+
+
+@router.get("/courses/{course_id}/new", response_class=HTMLResponse)
+def presets_page(
+    request: Request,
+    course_id: str,
+    user: PageUserDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> HTMLResponse:
+    try:
+        course = courses.get_course(session, user.id, course_id)
+    except NotFoundError:
+        return _missing(request, "course")
+    external = bool(runtime.settings.llm.base_url)
+    # The built-ins in their catalogue order (the default first), then the course's own.
+    order = {key: index for index, key in enumerate(BUILTIN_PRESETS)}
+    found = sorted(courses.list_presets(session, course.id), key=lambda p: order.get(p.key, 99))
+    cards = [preset_card(p, external_generator=external) for p in found]
+    return render(request, "presets.html", {"course": course, "cards": cards})
+
+
+# --- Upload or Record ----------------------------------------------------------------------
+
+
+@router.get("/courses/{course_id}/new/{preset_key}", response_class=HTMLResponse)
+def capture_page(
+    request: Request,
+    course_id: str,
+    preset_key: str,
+    user: PageUserDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> HTMLResponse:
+    try:
+        course = courses.get_course(session, user.id, course_id)
+        preset = courses.resolve_preset(session, preset_key, course_id=course.id)
+    except NotFoundError:
+        return _missing(request, "course")
+    except UnknownPresetError:
+        return _missing(request, "preset")
+    max_bytes = runtime.settings.media.max_upload_bytes
+    return render(
+        request,
+        "capture.html",
+        {
+            "course": course,
+            "preset": preset_card(preset),
+            "max_bytes": max_bytes,
+            "max_mb": f"{max_bytes / 1_000_000:.0f}",
+            "chunk_bytes": UPLOAD_CHUNK_BYTES,
+            "messages": client_table(),
+        },
+    )
+
+
+@router.post("/courses/{course_id}/lectures", response_model=None)
+def upload_without_script(
+    request: Request,
+    course_id: str,
+    user: PageUserDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    file: Annotated[UploadFile, File()],
+    preset: Annotated[str, Form(max_length=200)],
+    title: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    """The upload form before its script loads (one plain POST, not resumable): the same
+    service call as the API's multipart upload. The path ends in ``/lectures`` so the body
+    limit middleware applies the upload limit to it."""
+    try:
+        lecture = lectures.create_lecture(
+            session,
+            runtime.store,
+            runtime.dispatcher,
+            owner_id=user.id,
+            course_id=course_id,
+            title=title or None,
+            preset_key=preset,
+            upload=lectures.Upload(
+                filename=file.filename or "recording",
+                content_type=file.content_type or "application/octet-stream",
+                stream=file.file,
+            ),
+            max_bytes=runtime.settings.media.max_upload_bytes,
+        )
+    except NotFoundError:
+        return _missing(request, "course")
+    except PegasusError as exc:
+        runtime.metrics.ingest_requests.labels(outcome="rejected").inc()
+        return render(
+            request,
+            "flow_missing.html",
+            {"what": "upload", "message": message_for(exc.code), "course_id": course_id},
+            status_code=422,
+        )
+    runtime.metrics.ingest_requests.labels(outcome="accepted").inc()
+    return RedirectResponse(f"/lectures/{lecture.id}", status_code=303)
+
+
+# --- Process status ------------------------------------------------------------------------
+
+
+@router.get("/lectures/{lecture_id}", response_class=HTMLResponse)
+def status_page(
+    request: Request, lecture_id: str, user: PageUserDep, session: SessionDep
+) -> HTMLResponse:
+    try:
+        lecture = lectures.get_lecture(session, user.id, lecture_id)
+    except NotFoundError:
+        return _missing(request, "lecture")
+    course: Course | None = session.get(Course, lecture.course_id)
+    out = LectureOut.from_lecture(lecture)
+    return render(
+        request,
+        "status.html",
+        {
+            "lecture": out,
+            "course": course,
+            "rows": stage_rows(out),
+            "status_label": STATUS_LABELS.get(out.status, out.status),
+            "lecture_json": out.model_dump(mode="json"),
+            "stage_labels": STAGE_LABELS,
+            "status_labels": STATUS_LABELS,
+            "messages": client_table(),
+            "retry_error": message_for(code)
+            if (code := request.query_params.get("retry_error"))
+            else None,
+        },
+    )
+
+
+@router.post("/lectures/{lecture_id}/retry", response_model=None)
+def retry(
+    request: Request,
+    lecture_id: str,
+    user: PageUserDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> Response:
+    """The Retry button without JavaScript: the same service call as the API's retry."""
+    try:
+        lectures.retry_lecture(session, runtime.dispatcher, user.id, lecture_id)
+    except NotFoundError:
+        return _missing(request, "lecture")
+    except PegasusError as exc:
+        return RedirectResponse(f"/lectures/{lecture_id}?retry_error={exc.code}", status_code=303)
+    return RedirectResponse(f"/lectures/{lecture_id}", status_code=303)

@@ -1,0 +1,59 @@
+"""A preset in plain words, for the learner's preset cards: what it makes and how long."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pegasus.presets import Preset
+from pegasus.web.estimates import processing_sentence
+
+_EXPORT_NAMES = {
+    "md": "text (Markdown)",
+    "json": "data (JSON)",
+    "srt": "captions (SRT)",
+    "vtt": "captions (VTT)",
+    "pdf": "PDF",
+    "apkg": "Anki deck",
+    "csv": "Quizlet cards (CSV)",
+    "zip": "all in one zip",
+}
+
+
+@dataclass(frozen=True)
+class PresetCard:
+    key: str
+    name: str
+    description: str
+    makes: list[str]
+    downloads: list[str]
+    duration: str
+    own: bool
+
+
+def _parts(preset: Preset) -> list[str]:
+    parts = ["the full transcript"]
+    if preset.wants("summary") and preset.summary_sentences:
+        parts.append(f"a {preset.summary_sentences}-sentence summary")
+    if preset.wants("chapters"):
+        parts.append("chapters you can jump to")
+    if preset.wants("notes"):
+        parts.append("notes in outline form")
+    if preset.wants("key_terms") and preset.key_term_count:
+        parts.append(f"up to {preset.key_term_count} key terms with definitions")
+    if preset.wants("flashcards") and preset.flashcard_count:
+        parts.append(f"up to {preset.flashcard_count} flashcards")
+    if preset.wants("quiz") and preset.quiz_count:
+        parts.append(f"a quiz of up to {preset.quiz_count} questions")
+    return parts
+
+
+def preset_card(preset: Preset, *, external_generator: bool = False) -> PresetCard:
+    return PresetCard(
+        key=preset.key,
+        name=preset.name,
+        description=preset.description,
+        makes=_parts(preset),
+        downloads=[_EXPORT_NAMES.get(e, e) for e in preset.exports],
+        duration=processing_sentence(preset, external_generator=external_generator),
+        own=preset.course_id is not None,
+    )

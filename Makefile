@@ -70,9 +70,10 @@ test: system-deps $(STAMP) lint types slo-check ## Everything CI runs: deps, lin
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: $(STAMP) system-deps ## Benchmarks: transcription memory/speed; API latency under a classroom
+bench: $(STAMP) system-deps ## Benchmarks: transcription memory and speed, API latency under a classroom, page weight
 	$(BIN)/python bench/transcribe_rss.py --minutes 30
-	$(BIN)/python bench/api_load.py --clients 200
+	$(BIN)/python -m bench.api_load --clients 200
+	$(BIN)/python -m bench.page_weight
 
 .PHONY: eval
 eval: $(STAMP) system-deps ## Study-kit quality on the fixture lectures (recall, chapters, traceability)

@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pegasus import __version__
@@ -40,6 +41,7 @@ from pegasus.errors import (
     UploadContentTypeError,
     UploadGoneError,
     UploadHeaderError,
+    error_body,
     format_size,
     too_large_message,
 )
@@ -92,13 +94,6 @@ def status_for(error: PegasusError) -> int:
         if isinstance(error, cls):
             return status
     return 500
-
-
-def error_body(code: str, message: str, request_id: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"error": {"code": code, "message": message}}
-    if request_id:
-        body["error"]["request_id"] = request_id
-    return body
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -238,6 +233,19 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         max_chunk_bytes=settings.uploads.chunk_max_bytes,
     )
     app.add_middleware(TusHeadersMiddleware)
+    # Pages, scripts and JSON travel compressed to phones. Starlette leaves event streams,
+    # ranges, audio, video and zips alone; the other ready-compressed exports are added.
+    app.add_middleware(
+        GZipMiddleware,
+        minimum_size=1024,
+        compresslevel=6,
+        exclude_content_types=(
+            *DEFAULT_EXCLUDED_CONTENT_TYPES,
+            "application/pdf",
+            "application/apkg",
+            "application/octet-stream",
+        ),
+    )
     app.add_middleware(RequestContextMiddleware, runtime=runtime)
     return app
 

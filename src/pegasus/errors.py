@@ -315,3 +315,12 @@ def too_large_message(max_bytes: int) -> str:
         f"The file is larger than this server accepts ({format_size(max_bytes)}). "
         "Split the recording or compress it and upload again."
     )
+
+
+def error_body(code: str, message: str, request_id: object = None) -> dict[str, Any]:
+    """The JSON every error answer carries: ``{"error": {"code", "message", "request_id"?}}``
+    (the request id only when there is one)."""
+    error: dict[str, str] = {"code": code, "message": message}
+    if request_id:
+        error["request_id"] = str(request_id)
+    return {"error": error}

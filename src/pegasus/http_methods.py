@@ -25,6 +25,8 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute, Mount, Router, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pegasus.errors import error_body
+
 
 class MethodsMiddleware:
     """Pure ASGI middleware; ``router`` is the app's router, read on every request so
@@ -120,16 +122,9 @@ def _allow_header(methods: set[str]) -> str:
 
 
 async def _method_not_allowed(scope: Scope, send: Send, method: str, allow: str) -> None:
-    body: dict[str, dict[str, str]] = {
-        "error": {
-            "code": "method_not_allowed",
-            "message": f"{method} is not allowed here. Allowed: {allow}.",
-        }
-    }
+    message = f"{method} is not allowed here. Allowed: {allow}."
     request_id = scope.get("state", {}).get("request_id")
-    if request_id:
-        body["error"]["request_id"] = str(request_id)
-    payload = json.dumps(body).encode()
+    payload = json.dumps(error_body("method_not_allowed", message, request_id)).encode()
     await send(
         {
             "type": "http.response.start",

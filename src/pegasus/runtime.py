@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from pegasus.accounts.web_sessions import purge_expired_sessions
 from pegasus.config import Settings
 from pegasus.db.base import utcnow
 from pegasus.db.models import StageRun, StageStatus
@@ -101,8 +102,13 @@ class Runtime:
             self.settings.queue,
             utcnow,
             self.metrics,
-            housekeeping=[self.sweep_expired_uploads],
+            housekeeping=[self.sweep_expired_uploads, self.purge_expired_web_sessions],
         )
+
+    def purge_expired_web_sessions(self, now: datetime) -> int:
+        """Delete browser sessions past their expiry (they no longer sign anybody in)."""
+        with unit_of_work(self.session_factory) as session:
+            return purge_expired_sessions(session, now=now)
 
     def sweep_expired_uploads(self, now: datetime) -> int:
         """Remove tus uploads that expired unfinished (bytes, then rows)."""

@@ -177,11 +177,15 @@ def transcript_text(page: Page, base_url: str, lecture_id: str) -> str:
 
 
 def anki_cards(page: Page, base_url: str, lecture_id: str, tmp_path: Path) -> list[str]:
-    """Download the lecture's .apkg with the page's cookies and import it with Anki."""
-    response = page.request.get(f"{base_url}/api/v1/lectures/{lecture_id}/exports/apkg")
-    assert response.status == 200, response.text()
+    """Tap the review page's Anki export, as a learner would, and import the deck with
+    Anki; the fronts of its notes."""
+    review = f"{base_url}/lectures/{lecture_id}/review"
+    if page.url != review:
+        page.goto(review)
+    with page.expect_download() as info:
+        page.locator('#exports a[data-format="apkg"]').tap()
     deck = tmp_path / "lecture.apkg"
-    deck.write_bytes(response.body())
+    info.value.save_as(deck)
     collection = Collection(str(tmp_path / "collection.anki2"))
     try:
         collection.import_anki_package(
@@ -290,6 +294,7 @@ def test_first_time_flow_by_record_survives_a_reload(
     playwright: Playwright,
     name: str,
     evidence: Evidence,
+    tmp_path: Path,
 ) -> None:
     context = mic_browser.new_context(**phone_profile(playwright, name))
     context.grant_permissions(["microphone"], origin=embedded.base_url)
@@ -346,6 +351,9 @@ def test_first_time_flow_by_record_survives_a_reload(
         heard = transcript_text(page, embedded.base_url, lecture_id)
         assert "energy" in heard, heard
         assert sum(word in heard for word in SPOKEN_WORDS) >= 3, heard
+        # What they recorded ends as an Anki deck, downloaded from the review page.
+        fronts = anki_cards(page, embedded.base_url, lecture_id, tmp_path)
+        assert fronts, "the deck of the recorded lecture has no cards"
         left = page.evaluate(
             "async () => (await (await import('/static/js/recording-store.js'))"
             ".listRecordings()).length"

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from sqlalchemy import func, select
 from starlette.routing import BaseRoute
 
 from pegasus.accounts.service import create_token, create_user
+from pegasus.accounts.web_sessions import start_session
 from pegasus.app import create_app
 from pegasus.config import (
     EVENT_READ_THREADS,
@@ -21,6 +24,8 @@ from pegasus.config import (
     Settings,
     StorageSettings,
 )
+from pegasus.db.base import utcnow
+from pegasus.db.models import User, WebSession
 from pegasus.db.session import BACKGROUND_CONNECTIONS, unit_of_work
 from pegasus.routing import UnitOfWorkRoute
 from pegasus.runtime import Runtime, build_runtime
@@ -136,3 +141,19 @@ def test_every_route_ends_its_unit_of_work_on_the_endpoints_thread(tmp_path: Pat
         if not isinstance(route, UnitOfWorkRoute) and route.path not in FASTAPI_OWN_ROUTES
     ]
     assert others == []
+
+
+def test_housekeeping_purges_expired_browser_sessions(tmp_path: Path) -> None:
+    runtime = build_runtime(_settings(tmp_path))
+    _signed_in(runtime)
+    now = utcnow()
+    with unit_of_work(runtime.session_factory) as session:
+        user = session.scalars(select(User)).one()
+        start_session(session, user, now=now, lifetime=timedelta(hours=1))
+        start_session(session, user, now=now, lifetime=timedelta(days=30))
+    try:
+        assert runtime.purge_expired_web_sessions(now + timedelta(hours=2)) == 1
+        with unit_of_work(runtime.session_factory) as session:
+            assert session.scalar(select(func.count()).select_from(WebSession)) == 1
+    finally:
+        runtime.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pegasus.lectures.byte_ranges import ByteRange, RangeNotSatisfiableError, resolve_range
+from pegasus.lectures.service import servable_content_type
 
 
 @pytest.mark.parametrize(
@@ -42,3 +43,25 @@ def test_headers_that_mean_the_whole_object(header: str | None) -> None:
 def test_unsatisfiable_ranges(header: str, size: int) -> None:
     with pytest.raises(RangeNotSatisfiableError):
         resolve_range(header, size)
+
+
+def test_a_range_of_thousands_of_digits_is_ignored_not_an_error() -> None:
+    assert resolve_range("bytes=" + "9" * 5000 + "-", 100) is None
+    assert resolve_range("bytes=-" + "1" * 5000, 100) is None
+
+
+@pytest.mark.parametrize(
+    ("declared", "served"),
+    [
+        ("audio/mp4", "audio/mp4"),
+        (" Audio/WEBM ", "audio/webm"),
+        ("audio/€", "application/octet-stream"),
+        ("audio/mp4\r\nX-Evil: 1", "application/octet-stream"),
+        ("audio/mp4, text/html", "application/octet-stream"),
+        ("text/html", "application/octet-stream"),
+    ],
+)
+def test_only_plain_audio_and_video_types_are_served_as_declared(
+    declared: str, served: str
+) -> None:
+    assert servable_content_type(declared) == served

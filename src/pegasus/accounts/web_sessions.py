@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from pegasus.accounts.security import hash_token
@@ -98,13 +98,3 @@ def csrf_matches(expected: str, given: str | None) -> bool:
     if not given or not expected:
         return False
     return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
-
-
-def sessions_of(session: Session, user_id: str) -> list[WebSession]:
-    return list(
-        session.scalars(
-            select(WebSession)
-            .where(WebSession.user_id == user_id)
-            .order_by(WebSession.last_seen_at.desc())
-        )
-    )

@@ -93,5 +93,6 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         try:
             job()
         except Exception:
-            # The row is committed and queued; the reconciler will resend the message.
-            log.exception("queue.enqueue.failed")
+            # What the commit decided stands: a lost queue message is resent by the
+            # reconciler, a failed cleanup leaves bytes for a sweep of unreferenced objects.
+            log.exception("db.after_commit.failed")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_SPEC = re.compile(r"\A(?:(\d+)-(\d*)|-(\d+))\Z")
+#: At most 18 digits: any real offset fits, and int() never sees thousands of digits.
+_SPEC = re.compile(r"\A(?:(\d{1,18})-(\d{0,18})|-(\d{1,18}))\Z")
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ A review edit reads the stored JSON, changes it and writes it back; two edits at
 not both read the same old JSON. So the FIRST statement of an edit's transaction is a write
 to the artifact row (``lock_artifact``), before anything else is read:
 
-- SQLite (WAL, deferred transactions): a write as the first statement waits for the one
-  database writer (busy_timeout) and then sees everything committed before it. A
-  transaction that read first and wrote later would instead fail with SQLITE_BUSY_SNAPSHOT
-  ("database is locked") when another writer committed in between.
+- SQLite (WAL; pysqlite begins a transaction only at the first write): the write waits for
+  the one database writer (busy_timeout), and every read after it sees everything committed
+  before it. Reads made before the first write run outside the transaction and may be
+  stale by the time the write gets the lock, which is why nothing is read first.
 - PostgreSQL: the UPDATE takes the row lock until commit; later statements (READ COMMITTED)
   see what the previous holder committed.
 

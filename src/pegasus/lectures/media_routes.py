@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from pegasus.dependencies import RuntimeDep, SessionDep, UserDep
-from pegasus.errors import NotFoundError, ObjectMissingError
+from pegasus.errors import NotFoundError, ObjectMissingError, error_body
 from pegasus.lectures import service
 from pegasus.lectures.byte_ranges import ByteRange, RangeNotSatisfiableError, resolve_range
 from pegasus.routing import UnitOfWorkRoute
@@ -21,9 +21,9 @@ router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["lecture
 CHUNK = 256 * 1024
 
 
-@router.api_route(
+@router.head("/lectures/{lecture_id}/audio", include_in_schema=False)
+@router.get(
     "/lectures/{lecture_id}/audio",
-    methods=["GET", "HEAD"],
     response_class=StreamingResponse,
     summary="Stream the uploaded recording; Range requests answer 206",
     responses={206: {"description": "the requested byte range"}, 416: {}},
@@ -34,9 +34,10 @@ def lecture_audio(
     """The recording with its content type. ``Range: bytes=a-b``, ``bytes=a-`` and
     ``bytes=-n`` answer 206 with ``Content-Range``; a range that starts past the end answers
     416 with ``Content-Range: bytes */size``; several ranges (or an ``If-Range`` that no
-    longer matches) answer the whole recording. The database session ends when this
-    function returns, so no connection is held while the bytes go out."""
+    longer matches) answer the whole recording. The database session's work ends before the
+    object is opened, so no connection is held while storage answers or the bytes go out."""
     recording = service.source_recording(session, user.id, lecture_id)
+    session.commit()
     etag = f'"{recording.sha256}"' if recording.sha256 else None
     headers = {
         "Accept-Ranges": "bytes",
@@ -95,16 +96,13 @@ def _chunks(handle: BinaryIO, length: int) -> Iterator[bytes]:
 
 
 def _not_satisfiable(request: Request, size: int, headers: dict[str, str]) -> JSONResponse:
+    message = (
+        f"The requested byte range is outside the recording, which has {size} bytes. "
+        "Ask for a range that starts before its end."
+    )
     request_id = request.scope.get("state", {}).get("request_id")
-    error: dict[str, str] = {
-        "code": "request.range_not_satisfiable",
-        "message": (
-            f"The requested byte range is outside the recording, which has {size} bytes. "
-            "Ask for a range that starts before its end."
-        ),
-    }
-    if request_id:
-        error["request_id"] = str(request_id)
     return JSONResponse(
-        {"error": error}, status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"}
+        error_body("request.range_not_satisfiable", message, request_id),
+        status_code=416,
+        headers={**headers, "Content-Range": f"bytes */{size}"},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -225,6 +226,18 @@ class SourceRecording:
     sha256: str
 
 
+#: An audio or video media type as RFC 9110 spells one (token "/" token), nothing else: the
+#: type came from the uploading client and goes back out in a header.
+_SERVABLE_MEDIA_TYPE = re.compile(r"(?:audio|video)/[a-z0-9!#$&^_.+-]{1,100}")
+
+
+def servable_content_type(declared: str) -> str:
+    """The uploading client's media type when it is a plain audio or video type, else
+    ``application/octet-stream`` (what goes back out in a Content-Type header)."""
+    cleaned = declared.strip().lower()
+    return cleaned if _SERVABLE_MEDIA_TYPE.fullmatch(cleaned) else "application/octet-stream"
+
+
 def source_recording(session: Session, owner_id: str, lecture_id: str) -> SourceRecording:
     """The uploaded recording of a lecture ``owner_id`` owns; ``NotFoundError`` otherwise."""
     lecture = get_lecture(session, owner_id, lecture_id)
@@ -233,11 +246,10 @@ def source_recording(session: Session, owner_id: str, lecture_id: str) -> Source
         raise NotFoundError("The recording of this lecture is no longer stored.")
     # The type came from the uploading client: only audio and video types are served as such,
     # so a stored file can never be rendered as a page of ours.
-    declared = (row.content_type or lecture.content_type or "").strip().lower()
-    safe = declared.startswith(("audio/", "video/")) and "," not in declared
+    declared = row.content_type or lecture.content_type or ""
     return SourceRecording(
         key=row.key,
-        content_type=declared if safe else "application/octet-stream",
+        content_type=servable_content_type(declared),
         size_bytes=row.size_bytes,
         sha256=row.sha256 or lecture.sha256,
     )

@@ -19,7 +19,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pegasus.db.base import utcnow
 from pegasus.dependencies import RuntimeDep, SessionDep, UserDep
-from pegasus.errors import MediaTooLargeError, UploadContentTypeError, too_large_message
+from pegasus.errors import (
+    MediaTooLargeError,
+    UploadContentTypeError,
+    error_body,
+    too_large_message,
+)
 from pegasus.routing import UnitOfWorkRoute
 from pegasus.uploads import service
 from pegasus.uploads.schemas import (
@@ -241,12 +246,9 @@ async def _refuse_version(scope: Scope, send: Send, version: str) -> None:
     message = f"This server speaks tus {TUS_VERSION}; send 'Tus-Resumable: {TUS_VERSION}'" + (
         f" (not {version[:20]!r})." if version else "."
     )
-    error: dict[str, str] = {"code": "upload.version", "message": message}
     request_id = scope.get("state", {}).get("request_id")
-    if request_id:
-        error["request_id"] = str(request_id)
     response = Response(
-        content=json.dumps({"error": error}).encode(),
+        content=json.dumps(error_body("upload.version", message, request_id)).encode(),
         status_code=412,
         media_type="application/json",
         headers={"Tus-Version": TUS_VERSION, "Tus-Resumable": TUS_VERSION},

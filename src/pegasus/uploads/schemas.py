@@ -15,18 +15,6 @@ TUS_EXTENSIONS = "creation,expiration,termination"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 #: Response header naming the lecture a completed upload became.
 LECTURE_HEADER = "Pegasus-Lecture-Id"
-#: Every header a browser client may need to read (for completeness; uploads are same-origin).
-EXPOSED_HEADERS = (
-    "Location",
-    "Upload-Offset",
-    "Upload-Length",
-    "Upload-Expires",
-    "Tus-Resumable",
-    "Tus-Version",
-    "Tus-Extension",
-    "Tus-Max-Size",
-    LECTURE_HEADER,
-)
 METADATA_KEYS = frozenset({"filename", "filetype", "course_id", "preset", "title"})
 _MAX_METADATA_CHARS = 8 * 1024
 

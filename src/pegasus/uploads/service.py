@@ -22,7 +22,7 @@ from pegasus.config import Settings
 from pegasus.courses.service import get_course, resolve_preset
 from pegasus.db.base import new_id
 from pegasus.db.models import Upload
-from pegasus.db.session import unit_of_work
+from pegasus.db.session import after_commit, unit_of_work
 from pegasus.errors import (
     EmptyMediaError,
     MediaTooLargeError,
@@ -158,7 +158,10 @@ def terminate_upload(
     state = upload.storage_state
     if not repository.delete_if_unleased(session, upload_id, now):
         raise UploadBusyError(upload_id=upload_id)
-    store.discard_resumable(state)
+    # The bytes go once the row's deletion is committed: storage calls never run inside the
+    # transaction (on SQLite it holds the one write lock). A discard that fails is logged and
+    # its bytes stay until a sweep of unreferenced objects removes them.
+    after_commit(session, lambda: store.discard_resumable(state))
     log.info("upload.terminated", upload_id=upload_id)
 
 

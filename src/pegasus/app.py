@@ -255,7 +255,15 @@ def _is_busy(exc: OperationalError) -> bool:
     text = str(exc.orig).lower()
     return any(
         marker in text
-        for marker in ("database is locked", "database is busy", "connection", "server closed")
+        for marker in (
+            "database is locked",
+            "database is busy",
+            "connection refused",
+            "could not connect",
+            "connection to server",
+            "server closed the connection",
+            "terminating connection",
+        )
     )
 
 

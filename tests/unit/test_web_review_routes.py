@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pegasus.web.review_routes import clock, safe_snippet, seek_fragment
+from pegasus.web.pages import clock
+from pegasus.web.review_routes import safe_snippet, seek_fragment
 
 
 @pytest.mark.parametrize(

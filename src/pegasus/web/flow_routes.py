@@ -31,7 +31,7 @@ from pegasus.web.messages import (
     message_for,
     stage_message_for,
 )
-from pegasus.web.pages import render
+from pegasus.web.pages import clock, render
 from pegasus.web.preset_cards import preset_card
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
@@ -122,14 +122,6 @@ def elapsed_text(started: datetime | None, finished: datetime | None, *, failed:
     if failed:
         return f"Stopped after {clock(seconds)}"
     return "Took under a second" if seconds < 1 else f"Took {clock(seconds)}"
-
-
-def clock(seconds: float) -> str:
-    """``seconds`` as ``m:ss``, or ``h:mm:ss`` from an hour on (as flow-format.js's clock)."""
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _aware(value: datetime) -> datetime:

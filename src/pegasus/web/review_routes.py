@@ -29,7 +29,7 @@ from pegasus.studykit.schemas import StudyKit
 from pegasus.transcription.schemas import Transcript
 from pegasus.web.auth import PageUserDep
 from pegasus.web.messages import FALLBACK, message_for
-from pegasus.web.pages import render
+from pegasus.web.pages import clock, render
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
@@ -49,14 +49,6 @@ EXPORT_LABELS: dict[str, str] = {
     "json": "JSON (everything)",
     "zip": "All files (zip)",
 }
-
-
-def clock(seconds: float) -> str:
-    """``seconds`` as ``m:ss`` (or ``h:mm:ss`` from an hour on), rounded down."""
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def seek_fragment(seconds: float) -> str:

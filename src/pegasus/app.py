@@ -15,7 +15,7 @@ import anyio
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
@@ -29,6 +29,7 @@ from pegasus.courses.routes import router as courses_router
 from pegasus.errors import (
     AuthenticationError,
     ConflictError,
+    CsrfError,
     EditConflictError,
     InvalidRequestError,
     MediaError,
@@ -62,6 +63,7 @@ from pegasus.uploads.routes import TusHeadersMiddleware
 from pegasus.uploads.routes import router as uploads_router
 from pegasus.web.auth import SignInRequiredError, sign_in_redirect
 from pegasus.web.auth_routes import router as web_auth_router
+from pegasus.web.error_pages import csrf_failed_page, wants_html
 from pegasus.web.flow_routes import router as web_flow_router
 from pegasus.web.review_routes import router as web_review_router
 from pegasus.web.shell_routes import router as web_shell_router
@@ -164,6 +166,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         return JSONResponse(
             error_body(exc.code, exc.message, _request_id(request)), status, headers=headers
         )
+
+    @app.exception_handler(CsrfError)
+    async def csrf_error(request: Request, exc: CsrfError) -> Response:
+        # A browser's page form (it asks for HTML) gets a page that says what to do;
+        # API clients keep the JSON body.
+        if wants_html(request):
+            return csrf_failed_page(request, exc)
+        return await pegasus_error(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,7 +8,7 @@ API from the pages' scripts (``static/js/review.js`` and friends).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -193,21 +193,7 @@ def study_page(
     request: Request, lecture_id: str, user: PageUserDep, session: SessionDep, runtime: RuntimeDep
 ) -> HTMLResponse:
     """The lecture's flashcards: a list without scripts, a one-card-at-a-time deck with."""
-    try:
-        lecture = service.get_lecture(session, user.id, lecture_id)
-    except NotFoundError:
-        return _not_found(request)
-    kit = _kit_or_none(session, runtime, user.id, lecture_id)
-    return render(
-        request,
-        "study.html",
-        {
-            "lecture": lecture,
-            "cards": kit.flashcards if kit else [],
-            "clock": clock,
-            "seek": seek_fragment,
-        },
-    )
+    return _kit_page(request, session, runtime, user.id, lecture_id, "study.html", "flashcards")
 
 
 @router.get("/lectures/{lecture_id}/quiz", response_class=HTMLResponse)
@@ -215,20 +201,29 @@ def quiz_page(
     request: Request, lecture_id: str, user: PageUserDep, session: SessionDep, runtime: RuntimeDep
 ) -> HTMLResponse:
     """The lecture's quiz in practice mode: answer, see why, jump to where it was said."""
+    return _kit_page(request, session, runtime, user.id, lecture_id, "quiz.html", "quiz")
+
+
+def _kit_page(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    owner_id: str,
+    lecture_id: str,
+    template: str,
+    part: Literal["flashcards", "quiz"],
+) -> HTMLResponse:
+    """A page of one part of the lecture's kit (empty when there is no kit yet)."""
     try:
-        lecture = service.get_lecture(session, user.id, lecture_id)
+        lecture = service.get_lecture(session, owner_id, lecture_id)
     except NotFoundError:
         return _not_found(request)
-    kit = _kit_or_none(session, runtime, user.id, lecture_id)
+    kit = _kit_or_none(session, runtime, owner_id, lecture_id)
+    items = getattr(kit, part) if kit else []
     return render(
         request,
-        "quiz.html",
-        {
-            "lecture": lecture,
-            "items": kit.quiz if kit else [],
-            "clock": clock,
-            "seek": seek_fragment,
-        },
+        template,
+        {"lecture": lecture, "items": items, "clock": clock, "seek": seek_fragment},
     )
 
 

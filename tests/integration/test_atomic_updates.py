@@ -7,7 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from pegasus.accounts.service import TOKEN_USE_RESOLUTION, authenticate_token, create_token
+from pegasus.accounts.security import USE_RECORD_RESOLUTION
+from pegasus.accounts.service import authenticate_token, create_token
 from pegasus.db.base import utcnow
 from pegasus.db.models import ApiToken, Lecture
 from pegasus.db.session import unit_of_work
@@ -40,12 +41,12 @@ def test_token_use_is_recorded_at_most_every_few_minutes(tmp_path: Path) -> None
     with unit_of_work(harness.factory) as session:
         first = session.scalar(select(ApiToken.last_used_at))
     assert first is not None
-    soon = start + TOKEN_USE_RESOLUTION - timedelta(seconds=1)
+    soon = start + USE_RECORD_RESOLUTION - timedelta(seconds=1)
     with unit_of_work(harness.factory) as session:
         authenticate_token(session, secret, now=soon)
     with unit_of_work(harness.factory) as session:
         assert session.scalar(select(ApiToken.last_used_at)) == first
-    later = start + TOKEN_USE_RESOLUTION + timedelta(seconds=1)
+    later = start + USE_RECORD_RESOLUTION + timedelta(seconds=1)
     with unit_of_work(harness.factory) as session:
         authenticate_token(session, secret, now=later)
     with unit_of_work(harness.factory) as session:

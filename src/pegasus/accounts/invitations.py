@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from pegasus.accounts.security import hash_token
 from pegasus.accounts.service import create_user
 from pegasus.db.models import Invitation, User
+from pegasus.db.session import rows_changed
 from pegasus.errors import InvitationInvalidError
 
 INVITATION_PREFIX = "inv_"
@@ -82,7 +83,7 @@ def redeem_invitation(
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    if int(getattr(claimed, "rowcount", 0) or 0) != 1:
+    if rows_changed(claimed) != 1:
         raise InvitationInvalidError()
     user = create_user(session, email, password, is_admin=invitation.is_admin)
     session.execute(
@@ -114,4 +115,4 @@ def revoke_invitation(session: Session, invitation_id: str, *, now: datetime) ->
         .values(expires_at=now)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0) == 1
+    return rows_changed(result) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -12,6 +13,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 _hasher = PasswordHasher()
 
 TOKEN_PREFIX = "pgs_"
+
+
+#: How stale an API token's last use or a browser session's last sight may get before it is
+#: written again: most requests then only read, and the write lock is rarely taken.
+USE_RECORD_RESOLUTION = timedelta(minutes=5)
 
 
 def hash_password(password: str) -> str:

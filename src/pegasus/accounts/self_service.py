@@ -13,6 +13,7 @@ from pegasus.accounts import repository
 from pegasus.accounts.security import hash_password, mint_token, verify_password
 from pegasus.accounts.service import MIN_PASSWORD_LENGTH
 from pegasus.db.models import ApiToken, User
+from pegasus.db.session import rows_changed
 from pegasus.errors import InvalidRequestError, NotFoundError, WrongPasswordError
 
 
@@ -78,5 +79,5 @@ def revoke_own_token(session: Session, user: User, token_id: str, *, now: dateti
         .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     )
-    if int(getattr(result, "rowcount", 0) or 0) != 1:
+    if rows_changed(result) != 1:
         raise NotFoundError("That API token does not exist or was revoked already.")

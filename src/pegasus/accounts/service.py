@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from pegasus.accounts import repository
-from pegasus.accounts.security import hash_password, hash_token, mint_token
+from pegasus.accounts.security import (
+    USE_RECORD_RESOLUTION,
+    hash_password,
+    hash_token,
+    mint_token,
+)
 from pegasus.db.models import ApiToken, User
 from pegasus.errors import (
     AuthenticationError,
@@ -50,13 +55,10 @@ def create_token(session: Session, email: str, *, name: str = "cli") -> str:
     return token.secret
 
 
-TOKEN_USE_RESOLUTION = timedelta(minutes=5)
-
-
 def authenticate_token(session: Session, secret: str, *, now: datetime) -> User:
     """The user a bearer token belongs to; ``AuthenticationError`` if it is unknown or revoked.
 
-    Notes the token's use at most every ``TOKEN_USE_RESOLUTION``, so most requests only read.
+    Notes the token's use at most every ``USE_RECORD_RESOLUTION``, so most requests only read.
     The caller commits soon after (see ``pegasus.dependencies.current_user``): the write must
     not stay in a long transaction, where it would hold SQLite's write lock."""
     token = repository.active_token_by_digest(session, hash_token(secret))
@@ -65,7 +67,7 @@ def authenticate_token(session: Session, secret: str, *, now: datetime) -> User:
             "That API token is not valid. Create one with `pegasus tokens create`."
         )
     last_used = token.last_used_at
-    if last_used is None or last_used < now - TOKEN_USE_RESOLUTION:
+    if last_used is None or last_used < now - USE_RECORD_RESOLUTION:
         token.last_used_at = now
     return token.user
 

@@ -3,7 +3,7 @@
 The cookie holds a random token (256 bits); the row's id is its SHA-256, so the database
 alone cannot be replayed as a cookie. Each sign-in makes a new session (the id rotates), and
 signing out deletes the row. A session expires ``lifetime`` after it was last seen; use is
-written at most every ``SEEN_RESOLUTION``, like API token use.
+written at most every ``USE_RECORD_RESOLUTION``, like API token use.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from pegasus.accounts.security import hash_token
+from pegasus.accounts.security import USE_RECORD_RESOLUTION, hash_token
 from pegasus.db.models import User, WebSession
+from pegasus.db.session import rows_changed
 
 #: The cookie that carries the session token.
 SESSION_COOKIE = "pegasus_session"
-SEEN_RESOLUTION = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -59,14 +59,14 @@ def authenticate_session(
 ) -> WebSession | None:
     """The unexpired session whose cookie token is ``token``, or None (signed out).
 
-    Slides its expiry to ``now + lifetime``, writing at most every ``SEEN_RESOLUTION`` so most
+    Slides its expiry to ``now + lifetime``, writing at most every ``USE_RECORD_RESOLUTION`` so most
     requests only read; the caller commits soon after (see ``pegasus.dependencies``)."""
     if not token or len(token) > 200:
         return None
     found = session.get(WebSession, hash_token(token))
     if found is None or found.expires_at <= now:
         return None
-    if found.last_seen_at < now - SEEN_RESOLUTION:
+    if found.last_seen_at < now - USE_RECORD_RESOLUTION:
         found.last_seen_at = now
         found.expires_at = now + lifetime
     return found
@@ -84,13 +84,13 @@ def end_other_sessions(session: Session, user_id: str, *, keep_token: str | None
     if keep_token:
         statement = statement.where(WebSession.id != hash_token(keep_token))
     result = session.execute(statement)
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rows_changed(result)
 
 
 def purge_expired_sessions(session: Session, *, now: datetime) -> int:
     """Delete expired sessions; how many."""
     result = session.execute(delete(WebSession).where(WebSession.expires_at <= now))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rows_changed(result)
 
 
 def csrf_matches(expected: str, given: str | None) -> bool:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import CursorResult, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from pegasus.config import DatabaseSettings
@@ -96,3 +96,8 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
             # What the commit decided stands: a lost queue message is resent by the
             # reconciler, a failed cleanup leaves bytes for a sweep of unreferenced objects.
             log.exception("db.after_commit.failed")
+
+
+def rows_changed(result: object) -> int:
+    """How many rows the UPDATE or DELETE that gave ``result`` changed."""
+    return int(cast("CursorResult[Any]", result).rowcount)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from pegasus.config import QueueSettings
 from pegasus.db.models import Artifact, Lecture, LectureStatus, StageName, StageRun, StageStatus
-from pegasus.db.session import after_commit
+from pegasus.db.session import after_commit, rows_changed
 from pegasus.errors import PegasusError
 from pegasus.pipeline.base import ArtifactOut
 from pegasus.queue.dispatch import Dispatcher
@@ -115,7 +115,7 @@ def requeue_lecture(session: Session, lecture: Lecture, *, from_statuses: Collec
         .values(status=LectureStatus.QUEUED, finished_at=None)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rows_changed(result) != 1:
         return False
     session.refresh(lecture)
     return True
@@ -138,7 +138,7 @@ def claim(
         )
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rows_changed(result) != 1:
         return None
     run = session.get(StageRun, stage_run_id, populate_existing=True)
     assert run is not None
@@ -174,7 +174,7 @@ def renew(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return rows_changed(result) == 1
 
 
 def _finish_owned(
@@ -195,7 +195,7 @@ def _finish_owned(
         .execution_options(synchronize_session=False)
     )
     session.refresh(run)
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return rows_changed(result) == 1
 
 
 def record_success(

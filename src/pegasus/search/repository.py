@@ -9,6 +9,7 @@ from sqlalchemy import delete, text, update
 from sqlalchemy.orm import Session
 
 from pegasus.db.models import TranscriptSegment
+from pegasus.db.session import rows_changed
 from pegasus.transcription.schemas import Transcript
 
 MARK_START = "<mark>"
@@ -57,7 +58,7 @@ def update_segment_text(session: Session, *, lecture_id: str, position: int, tex
         .values(text=text_)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return rows_changed(result) == 1
 
 
 def search(session: Session, *, owner_id: str, query: str, limit: int) -> list[Hit]:

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, delete, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from pegasus.db.models import Upload
+from pegasus.db.session import rows_changed
 
 
 def owned_upload(session: Session, owner_id: str, upload_id: str) -> Upload | None:
     return session.scalar(select(Upload).where(Upload.id == upload_id, Upload.owner_id == owner_id))
-
-
-def _rowcount(result: Any) -> int:
-    return int(cast("CursorResult[Any]", result).rowcount)
 
 
 def take_lease(
@@ -46,7 +43,7 @@ def take_lease(
         .values(lock_token=token, locked_until=until)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    return rows_changed(result) == 1
 
 
 def renew_lease(session: Session, upload_id: str, token: str, until: datetime) -> bool:
@@ -56,7 +53,7 @@ def renew_lease(session: Session, upload_id: str, token: str, until: datetime) -
         .values(locked_until=until)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    return rows_changed(result) == 1
 
 
 def record_progress(
@@ -85,7 +82,7 @@ def record_progress(
         )
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    return rows_changed(result) == 1
 
 
 def end_lease(session: Session, upload_id: str, token: str) -> None:
@@ -120,7 +117,7 @@ def delete_if_expired(session: Session, upload_id: str, now: datetime) -> bool:
         )
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    return rows_changed(result) == 1
 
 
 def delete_if_unleased(session: Session, upload_id: str, now: datetime) -> bool:
@@ -132,4 +129,4 @@ def delete_if_unleased(session: Session, upload_id: str, now: datetime) -> bool:
         )
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    return rows_changed(result) == 1

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from pegasus.web.messages import message_for
-from tests.conftest import embedded_deployment
+from tests.conftest import Recordings, embedded_deployment
 from tests.support.browser import PASSWORD
 from tests.support.deployment import Deployment
 
@@ -165,3 +165,47 @@ def test_the_same_form_with_its_token_still_works(browser_client: httpx.Client) 
     )
     assert response.status_code == 303, response.text
     assert response.headers["location"].startswith("/courses/")
+
+
+def session_token(client: httpx.Client) -> str:
+    """The signed-in session's CSRF token, as pages carry it for their scripts."""
+    page = client.get("/courses")
+    found = re.search(r'<meta name="csrf-token" content="([^"]+)">', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def test_the_upload_form_works_without_script_and_refuses_a_non_recording(
+    browser_client: httpx.Client, recordings: Recordings
+) -> None:
+    """The capture page's plain form (before its script loads): one multipart POST with the
+    CSRF field, through the same upload as the API; a text file gets the learner message."""
+    course = browser_client.post(
+        "/api/v1/courses",
+        json={"name": "No script"},
+        headers={"X-CSRF-Token": session_token(browser_client)},
+    ).json()
+    capture = f"/courses/{course['id']}/new/quick-review"
+    with recordings.lecture_m4a.open("rb") as fh:
+        sent = browser_client.post(
+            f"/courses/{course['id']}/lectures",
+            data={"preset": "quick-review", "csrf_token": form_token(browser_client, capture)},
+            files={"file": ("talk.m4a", fh, "audio/mp4")},
+            headers={"Accept": BROWSER_ACCEPT},
+        )
+    assert sent.status_code == 303, sent.text
+    lecture_id = sent.headers["location"].rsplit("/", 1)[-1]
+    lecture = browser_client.get(f"/api/v1/lectures/{lecture_id}").json()
+    assert lecture["course_id"] == course["id"]
+    assert lecture["preset"] == "quick-review"
+
+    refused = browser_client.post(
+        f"/courses/{course['id']}/lectures",
+        data={"preset": "no-such-preset", "csrf_token": form_token(browser_client, capture)},
+        files={"file": ("talk.m4a", b"not audio", "audio/mp4")},
+        headers={"Accept": BROWSER_ACCEPT},
+    )
+    assert refused.status_code == 422
+    assert message_for("preset.unknown").happened in page_text(refused.text)
+    listed = browser_client.get(f"/api/v1/courses/{course['id']}/lectures").json()
+    assert [item["id"] for item in listed] == [lecture_id]

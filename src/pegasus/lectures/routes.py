@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Form, Path, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 
+from pegasus.db.models import Lecture
 from pegasus.dependencies import RuntimeDep, SessionDep, UserDep
 from pegasus.errors import PegasusError
 from pegasus.lectures import service
@@ -46,12 +47,38 @@ def upload_lecture(
     title: Annotated[OptionalFormText | None, Form(max_length=300)] = None,
     preset: Annotated[str, Form()] = DEFAULT_PRESET,
 ) -> LectureOut:
+    lecture = accept_upload(
+        session,
+        runtime,
+        owner_id=user.id,
+        course_id=course_id,
+        file=file,
+        title=title,
+        preset=preset,
+    )
+    session.flush()
+    session.refresh(lecture)
+    return LectureOut.from_lecture(lecture)
+
+
+def accept_upload(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    *,
+    owner_id: str,
+    course_id: str,
+    file: UploadFile,
+    title: str | None,
+    preset: str,
+) -> Lecture:
+    """Store a multipart upload as a new lecture and count it as accepted or rejected: the
+    API's upload and the web page's upload without script both come here."""
     try:
         lecture = service.create_lecture(
             session,
             runtime.store,
             runtime.dispatcher,
-            owner_id=user.id,
+            owner_id=owner_id,
             course_id=course_id,
             title=title,
             preset_key=preset,
@@ -66,9 +93,7 @@ def upload_lecture(
         runtime.metrics.ingest_requests.labels(outcome="rejected").inc()
         raise
     runtime.metrics.ingest_requests.labels(outcome="accepted").inc()
-    session.flush()
-    session.refresh(lecture)
-    return LectureOut.from_lecture(lecture)
+    return lecture
 
 
 @router.get("/courses/{course_id}/lectures", response_model=list[LectureOut])

@@ -20,6 +20,7 @@ from pegasus.db.models import Course, StageName
 from pegasus.dependencies import RuntimeDep, SessionDep
 from pegasus.errors import NotFoundError, PegasusError, UnknownPresetError
 from pegasus.lectures import service as lectures
+from pegasus.lectures.routes import accept_upload
 from pegasus.lectures.schemas import LectureOut, StageOut
 from pegasus.presets import BUILTIN_PRESETS
 from pegasus.routing import UnitOfWorkRoute
@@ -283,32 +284,24 @@ def upload_without_script(
     service call as the API's multipart upload. The path ends in ``/lectures`` so the body
     limit middleware applies the upload limit to it."""
     try:
-        lecture = lectures.create_lecture(
+        lecture = accept_upload(
             session,
-            runtime.store,
-            runtime.dispatcher,
+            runtime,
             owner_id=user.id,
             course_id=course_id,
+            file=file,
             title=title or None,
-            preset_key=preset,
-            upload=lectures.Upload(
-                filename=file.filename or "recording",
-                content_type=file.content_type or "application/octet-stream",
-                stream=file.file,
-            ),
-            max_bytes=runtime.settings.media.max_upload_bytes,
+            preset=preset,
         )
     except NotFoundError:
         return _missing(request, "course")
     except PegasusError as exc:
-        runtime.metrics.ingest_requests.labels(outcome="rejected").inc()
         return render(
             request,
             "flow_missing.html",
             {"what": "upload", "message": message_for(exc.code), "course_id": course_id},
             status_code=422,
         )
-    runtime.metrics.ingest_requests.labels(outcome="accepted").inc()
     return RedirectResponse(f"/lectures/{lecture.id}", status_code=303)
 
 

@@ -64,8 +64,9 @@ def _fail(exc: PegasusError) -> typer.Exit:
 FIRST_ADMIN_HINT = (
     "No user exists yet. Create the first admin with:\n"
     "  .venv/bin/pegasus users create you@example.org --admin\n"
-    "then an API token with:\n"
-    "  .venv/bin/pegasus tokens create you@example.org"
+    "then sign in to the web app in a browser at this server's address, and invite learners\n"
+    "with `.venv/bin/pegasus users invite` (or from your Account page). For scripts, an API\n"
+    "token: .venv/bin/pegasus tokens create you@example.org"
 )
 
 

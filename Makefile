@@ -44,9 +44,10 @@ system-deps: ## Install the Debian packages tests need (espeak-ng, chromium, pro
 	./scripts/ensure-services.sh
 
 .PHONY: lint
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) ## ruff lint and format check, and the import contracts (.importlinter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 .PHONY: format
 format: $(STAMP) ## Apply ruff formatting and safe fixes
@@ -67,11 +68,12 @@ unit: $(STAMP) ## Fast tests without services (tests/unit)
 
 .PHONY: test
 test: system-deps $(STAMP) lint types slo-check ## Everything CI runs: deps, lint, types, SLO rules, the suite
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --durations=25 $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: $(STAMP) system-deps ## Benchmarks: transcription memory and speed, API latency under a classroom, page weight
-	$(BIN)/python bench/transcribe_rss.py --minutes 30
+bench: $(STAMP) system-deps ## Benchmarks: `pegasus --help` start-up, transcription memory and speed, API latency, page weight
+	$(BIN)/python -m bench.startup
+	$(BIN)/python -m bench.transcribe_rss --minutes 30
 	$(BIN)/python -m bench.api_load --clients 200
 	$(BIN)/python -m bench.page_weight
 

@@ -1,11 +1,11 @@
 """What the benchmarks share: an embedded `pegasus serve` in a temporary directory, a signed-in
-API client, and spoken lectures made with espeak-ng. Tools import this, never the test suite."""
+API client, and spoken lectures made with espeak-ng. Tools import this and ``pegasus_testkit``,
+never the test suite."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from pegasus_testkit.ports import free_port
 
 LECTURE = (
     "Photosynthesis is the process that turns light energy into chemical energy. "
@@ -43,13 +45,6 @@ class Server:
         return httpx.Client(
             base_url=self.base_url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60
         )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def speech(path: Path, repeats: int = 1) -> Path:

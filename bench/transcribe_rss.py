@@ -1,9 +1,9 @@
 """Benchmark: wall time and peak memory of ingest + transcription on a long lecture.
 
-    python bench/transcribe_rss.py --minutes 30
+    python -m bench.transcribe_rss --minutes 30      (from the repository root)
 
 Builds a speech recording of ``--minutes`` (a synthesized paragraph repeated, see
-``tests/support/audio.py``; needs espeak-ng), then, in a fresh Python process, runs
+``pegasus_testkit/audio.py``; needs espeak-ng), then, in a fresh Python process, runs
 ``transcode_to_wav16k`` and ``Transcriber.transcribe`` over it exactly as the pipeline does and
 measures that process's peak resident memory (``ru_maxrss``). Prints one JSON object on
 stdout (the child's logs go to stderr) and exits 1 when the peak reaches ``--max-rss-mb``.
@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # for tests.support.audio
+from pegasus.config import MediaSettings, TranscriptionSettings
+from pegasus_testkit.audio import encode_wav, make_long_recording
 
-from pegasus.config import MediaSettings, TranscriptionSettings  # noqa: E402
-from tests.support.audio import encode_wav, make_long_recording  # noqa: E402
+#: The repository root: the child runs `python -m bench.transcribe_rss` from here.
+ROOT = Path(__file__).resolve().parent.parent
 
 PARAGRAPH = (
     "Today we look at photosynthesis. Plants capture light energy with chlorophyll and use "
@@ -70,12 +70,13 @@ def run_parent(args: argparse.Namespace) -> int:
         prepare_seconds = time.monotonic() - started
 
         result_path = workdir / "result.json"
-        command = [sys.executable, __file__, "--child", str(upload), str(workdir), str(result_path)]
+        command = [sys.executable, "-m", "bench.transcribe_rss", "--child"]
+        command += [str(upload), str(workdir), str(result_path)]
         for option in ("window_seconds", "batch_size"):
             if getattr(args, option) is not None:
                 command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
         started = time.monotonic()
-        subprocess.run(command, check=True, stdout=sys.stderr)
+        subprocess.run(command, check=True, stdout=sys.stderr, cwd=ROOT)
         child_wall = time.monotonic() - started
         child: dict[str, Any] = json.loads(result_path.read_text())
         upload_mb = upload.stat().st_size / 2**20

@@ -35,11 +35,11 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.conftest import SPOKEN_TEXT
-from tests.support.audio import synthesize_speech, truncate_file
-from tests.support.deployment import Api, Deployment, running
-from tests.support.moto_server import free_port
-from tests.support.prometheus import prometheus_server
+from pegasus_testkit.audio import synthesize_speech, truncate_file
+from pegasus_testkit.deployment import Api, Deployment, running
+from pegasus_testkit.lectures import SPOKEN_TEXT
+from pegasus_testkit.ports import free_port
+from pegasus_testkit.prometheus import prometheus_server
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = (

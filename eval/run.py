@@ -48,7 +48,7 @@ from pegasus.studykit.schemas import QuizItem, Span
 from pegasus.studykit.text import normalize
 from pegasus.transcription.schemas import Segment, Transcript
 from pegasus.transcription.transcriber import Transcriber
-from tests.support.audio import synthesize_speech
+from pegasus_testkit.audio import synthesize_speech
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PRESET = "full-notes"

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import anyio
 import structlog
@@ -21,7 +15,6 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pegasus import __version__
 from pegasus.config import Settings
@@ -31,20 +24,19 @@ from pegasus.errors import (
     ConflictError,
     CsrfError,
     EditConflictError,
+    InternalStageError,
     InvalidRequestError,
     MediaError,
     MediaTooLargeError,
     NotFoundError,
     PegasusError,
     PermissionDeniedError,
+    RequestTooLargeError,
     ServiceBusyError,
     StorageUnavailableError,
     UploadContentTypeError,
     UploadGoneError,
     UploadHeaderError,
-    error_body,
-    format_size,
-    too_large_message,
 )
 from pegasus.health import router as health_router
 from pegasus.http_methods import MethodsMiddleware
@@ -53,7 +45,12 @@ from pegasus.lectures.events import router as lecture_events_router
 from pegasus.lectures.media_routes import router as lecture_media_router
 from pegasus.lectures.review_routes import router as review_router
 from pegasus.lectures.routes import router as lectures_router
-from pegasus.observability.metrics import UNMATCHED_ROUTE, PipelineMetrics
+from pegasus.middleware import (
+    BodyLimitMiddleware,
+    NulCharacterMiddleware,
+    RequestContextMiddleware,
+    error_response,
+)
 from pegasus.openapi import install_docs, install_openapi
 from pegasus.ops.routes import router as ops_router
 from pegasus.queue.consumer import EmbeddedWorkers
@@ -65,13 +62,12 @@ from pegasus.web.auth import SignInRequiredError, sign_in_redirect
 from pegasus.web.auth_routes import router as web_auth_router
 from pegasus.web.error_pages import csrf_failed_page, wants_html
 from pegasus.web.flow_routes import router as web_flow_router
+from pegasus.web.ops_routes import router as web_ops_router
+from pegasus.web.pages import STATIC_DIR
 from pegasus.web.review_routes import router as web_review_router
 from pegasus.web.shell_routes import router as web_shell_router
 
 log = structlog.get_logger(__name__)
-
-#: Web app assets and vendored browser files, served at /static.
-STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
 #: Most specific class first; the first match decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[PegasusError], int], ...] = (
@@ -82,12 +78,32 @@ STATUS_BY_ERROR: tuple[tuple[type[PegasusError], int], ...] = (
     (EditConflictError, 412),
     (ConflictError, 409),
     (MediaTooLargeError, 413),
+    (RequestTooLargeError, 413),
     (UploadContentTypeError, 415),
     (UploadHeaderError, 400),
     (InvalidRequestError, 422),
     (MediaError, 422),
     (StorageUnavailableError, 503),
     (ServiceBusyError, 503),
+)
+
+
+#: Codes of Starlette's own HTTP errors (a route that does not exist, a method it lacks).
+HTTP_ERROR_CODES = {
+    404: NotFoundError.code,
+    405: "method_not_allowed",
+    413: RequestTooLargeError.code,
+}
+
+#: What a request that the database cannot store gets (422 ``request.invalid``).
+UNSTORABLE_MESSAGE = (
+    "The request holds characters or values the database cannot store "
+    "(such as a NUL character). Remove them and try again."
+)
+#: What an unexpected failure says (500): never the exception's own text.
+INTERNAL_MESSAGE = (
+    "Something went wrong on our side. Try again; if it keeps happening, "
+    "tell the operator this request id."
 )
 
 
@@ -153,6 +169,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(web_auth_router)
     app.include_router(web_review_router)
     app.include_router(web_flow_router)
+    app.include_router(web_ops_router)
     app.add_exception_handler(SignInRequiredError, sign_in_redirect)
 
     @app.exception_handler(PegasusError)
@@ -163,9 +180,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             headers = {"Retry-After": str(exc.retry_after_seconds)}
         if status >= 500:
             log.error("http.error", code=exc.code, path=request.url.path)
-        return JSONResponse(
-            error_body(exc.code, exc.message, _request_id(request)), status, headers=headers
-        )
+        return error_response(request.scope, exc.code, exc.message, status, headers)
 
     @app.exception_handler(CsrfError)
     async def csrf_error(request: Request, exc: CsrfError) -> Response:
@@ -182,20 +197,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
             problems.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
         message = "The request is not valid: " + "; ".join(problems) + "."
-        return JSONResponse(error_body("request.invalid", message, _request_id(request)), 422)
+        return error_response(request.scope, InvalidRequestError.code, message, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = getattr(exc, "code", None) or {
-            404: "not_found",
-            405: "method_not_allowed",
-            413: "request.too_large",
-        }.get(exc.status_code, "http.error")
-        return JSONResponse(
-            error_body(code, str(exc.detail), _request_id(request)),
-            exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+        code = getattr(exc, "code", None) or HTTP_ERROR_CODES.get(exc.status_code, "http.error")
+        headers = getattr(exc, "headers", None)
+        return error_response(request.scope, code, str(exc.detail), exc.status_code, headers)
 
     @app.exception_handler(SQLAlchemyTimeoutError)
     @app.exception_handler(OperationalError)
@@ -211,28 +219,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def data_error(request: Request, exc: DataError) -> JSONResponse:
         # e.g. a NUL character, which PostgreSQL text cannot hold; nothing was stored.
         log.warning("http.data_error", path=request.url.path)
-        return JSONResponse(
-            error_body(
-                "request.invalid",
-                "The request holds characters or values the database cannot store "
-                "(such as a NUL character). Remove them and try again.",
-                _request_id(request),
-            ),
-            422,
-        )
+        return error_response(request.scope, InvalidRequestError.code, UNSTORABLE_MESSAGE, 422)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("http.unhandled", path=request.url.path)
-        return JSONResponse(
-            error_body(
-                "internal.error",
-                "Something went wrong on our side. Try again; if it keeps happening, "
-                "tell the operator this request id.",
-                _request_id(request),
-            ),
-            500,
-        )
+        return error_response(request.scope, InternalStageError.code, INTERNAL_MESSAGE, 500)
 
     app.add_middleware(MethodsMiddleware, router=app.router)
     app.add_middleware(NulCharacterMiddleware)
@@ -256,7 +248,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             "application/octet-stream",
         ),
     )
-    app.add_middleware(RequestContextMiddleware, runtime=runtime)
+    app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
     return app
 
 
@@ -275,264 +267,3 @@ def _is_busy(exc: OperationalError) -> bool:
             "terminating connection",
         )
     )
-
-
-def _request_id(request: Request) -> str | None:
-    value = request.scope.get("state", {}).get("request_id")
-    return str(value) if value else None
-
-
-class RequestContextMiddleware:
-    """Gives every request an id (``X-Request-ID``), logs it, counts it in metrics."""
-
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
-        self.app = app
-        self.runtime = runtime
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming[:64] if incoming.isprintable() and incoming else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        started = time.perf_counter()
-        status_holder = {"status": 500}
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
-                message["headers"] = headers
-            await send(message)
-
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None)
-            template = path if isinstance(path, str) else None
-            elapsed = time.perf_counter() - started
-            # Labels from fixed sets only: invented methods and paths add no series.
-            self.runtime.metrics.observe_http(
-                scope["method"], template, status_holder["status"], elapsed
-            )
-            log.info(
-                "http.request",
-                method=scope["method"][:32],
-                route=template or UNMATCHED_ROUTE,
-                status=status_holder["status"],
-                seconds=round(elapsed, 4),
-            )
-            structlog.contextvars.unbind_contextvars("request_id")
-
-
-class NulCharacterMiddleware:
-    """Refuses a NUL character anywhere in a request's text with 422 ``request.invalid``:
-    the path (so path parameters), the query string, and JSON or URL-encoded form bodies
-    (read whole; ``BodyLimitMiddleware`` outside this one caps them). PostgreSQL cannot store
-    NUL and SQLite would, so both columns refuse it here, before any route runs. Multipart
-    uploads are not read here: their text fields are checked by the upload service."""
-
-    TEXT_BODIES = (b"application/json", b"application/x-www-form-urlencoded")
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        where = None
-        query = scope.get("query_string") or b""
-        if "\x00" in scope["path"] or b"%00" in (scope.get("raw_path") or b""):
-            where = "the address (URL path)"
-        elif b"%00" in query or b"\x00" in query:
-            where = "the query string"
-        content_type = dict(scope.get("headers") or []).get(b"content-type", b"").lower()
-        if where is None and content_type.startswith(self.TEXT_BODIES):
-            body = b""
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return  # the client left before sending its body
-                body += message.get("body", b"")
-                if not message.get("more_body", False):
-                    break
-            if _body_has_nul(body, is_json=content_type.startswith(b"application/json")):
-                where = "the request body"
-            receive = _replay(body, receive)
-        if where is None:
-            await self.app(scope, receive, send)
-            return
-        response = JSONResponse(
-            error_body(
-                "request.invalid",
-                f"The request holds a NUL character (\\0) in {where}. Remove it and try again.",
-                scope.get("state", {}).get("request_id"),
-            ),
-            422,
-        )
-        await response(scope, receive, send)
-
-
-def _body_has_nul(body: bytes, *, is_json: bool) -> bool:
-    if b"\x00" in body:
-        return True
-    if not is_json:
-        return b"%00" in body  # a URL-encoded form
-    if b"\\u0000" not in body.lower():
-        return False
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return False  # not JSON: the route's validation says so
-    pending: list[Any] = [document]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return False
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that gives ``body`` once, then whatever the client sends next."""
-    pending: Message | None = {"type": "http.request", "body": body, "more_body": False}
-
-    async def replayed() -> Message:
-        nonlocal pending
-        if pending is not None:
-            message, pending = pending, None
-            return message
-        return await receive()
-
-    return replayed
-
-
-class BodyTooLargeError(StarletteHTTPException):
-    """Raised while a body without a declared length grows past its limit (FastAPI lets
-    HTTP exceptions through its body parsing, so this becomes a 413, not a 400). ``code`` is
-    the error code the response carries (``media.too_large`` for uploads)."""
-
-    def __init__(self, message: str, code: str = "request.too_large") -> None:
-        super().__init__(status_code=413, detail=message)
-        self.code = code
-
-
-@dataclass(frozen=True)
-class BodyLimit:
-    """How many body bytes one kind of request may send, and what a refusal says."""
-
-    max_bytes: int
-    code: str
-    message: str
-    is_upload: bool = False
-
-
-class BodyLimitMiddleware:
-    """Refuses bodies over their limit with 413 before they are read or stored: uploads
-    (``POST .../lectures``) up to the upload limit, everything else up to 1 MiB. A declared
-    Content-Length is checked up front; a body without one is counted as it arrives. Either
-    way the same request gets the same answer (uploads: ``media.too_large``). Add a kind of
-    request by adding a rule to ``limit_for``."""
-
-    #: Room for multipart boundaries and form fields around the file itself.
-    OVERHEAD_BYTES = 64 * 1024
-    OTHER_LIMIT_BYTES = 1024 * 1024
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        max_upload_bytes: int,
-        metrics: PipelineMetrics,
-        max_chunk_bytes: int = 64 * 1024 * 1024,
-    ) -> None:
-        self.app = app
-        self.max_upload_bytes = max_upload_bytes
-        self.metrics = metrics
-        self.max_chunk_bytes = max_chunk_bytes
-
-    def limit_for(self, scope: Scope) -> BodyLimit:
-        """The limit for this request's body."""
-        if scope["method"] == "POST" and scope["path"].endswith("/lectures"):
-            return BodyLimit(
-                max_bytes=self.max_upload_bytes + self.OVERHEAD_BYTES,
-                code=MediaTooLargeError.code,
-                message=too_large_message(self.max_upload_bytes),
-                is_upload=True,
-            )
-        if scope["method"] == "PATCH" and scope["path"].startswith("/api/v1/uploads/"):
-            # A tus chunk; the route itself checks the total against Upload-Length.
-            return BodyLimit(
-                max_bytes=self.max_chunk_bytes,
-                code="request.too_large",
-                message=(
-                    f"One upload request may carry at most {format_size(self.max_chunk_bytes)}; "
-                    "send the file in smaller chunks."
-                ),
-            )
-        return BodyLimit(
-            max_bytes=self.OTHER_LIMIT_BYTES,
-            code="request.too_large",
-            message=(
-                "The request body is too large: at most "
-                f"{format_size(self.OTHER_LIMIT_BYTES)} is accepted here."
-            ),
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.limit_for(scope)
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > limit.max_bytes:
-            await self._refuse(scope, receive, send, limit)
-            return
-        received = 0
-        started = False
-
-        async def counted_receive() -> Message:
-            nonlocal received
-            message_in = await receive()
-            if message_in["type"] == "http.request":
-                received += len(message_in.get("body", b""))
-                if received > limit.max_bytes:
-                    if limit.is_upload:
-                        self.metrics.ingest_requests.labels(outcome="rejected").inc()
-                    raise BodyTooLargeError(limit.message, limit.code)
-            return message_in
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except BodyTooLargeError:
-            # Raised outside FastAPI's handlers (a middleware reading the body): answer here.
-            if started:
-                raise
-            await self._refuse(scope, receive, send, limit, count=False)
-
-    async def _refuse(
-        self, scope: Scope, receive: Receive, send: Send, limit: BodyLimit, *, count: bool = True
-    ) -> None:
-        if limit.is_upload and count:
-            self.metrics.ingest_requests.labels(outcome="rejected").inc()
-        request_id = scope.get("state", {}).get("request_id")
-        response = JSONResponse(
-            error_body(limit.code, limit.message, request_id),
-            413,
-            headers={"Connection": "close"},
-        )
-        await response(scope, receive, send)

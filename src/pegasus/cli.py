@@ -1,33 +1,24 @@
-"""The `pegasus` command. Commands parse arguments and call services, nothing else."""
+"""The `pegasus` command. Commands parse arguments and call services, nothing else.
+
+Each command imports what it runs inside its body: `pegasus --help` and every short command
+would otherwise pay for the web app, the pipeline and their libraries (`make bench` checks
+`pegasus --help` stays under 0.5 s, bench/startup.py). Keep module-level imports light.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
-from pydantic import SecretStr
 
-from pegasus.accounts.service import create_token, create_user, has_users
-from pegasus.app import create_app
-from pegasus.config import Settings, env_var_names, get_settings, markdown_table
-from pegasus.db.session import unit_of_work
-from pegasus.errors import PegasusError
-from pegasus.observability.logging import configure_logging
-from pegasus.observability.slo import (
-    DEFAULT_RULES_PATH,
-    DEFAULT_SLO_PATH,
-    is_up_to_date,
-    render_to_file,
-)
-from pegasus.presets import BUILTIN_PRESETS, DEFAULT_PRESET
-from pegasus.queue.consumer import run_worker
-from pegasus.runtime import build_runtime
-from pegasus.services import process_file, upgrade_database
+from pegasus.errors import PegasusError, UnknownPresetError
+from pegasus.presets import DEFAULT_PRESET
+
+if TYPE_CHECKING:
+    from pegasus.config import Settings
 
 app = typer.Typer(
     help="Pegasus: lecture recordings in, study kits out.",
@@ -47,6 +38,9 @@ app.add_typer(slo_app, name="slo")
 
 
 def _settings() -> Settings:
+    from pegasus.config import get_settings
+    from pegasus.observability.logging import configure_logging
+
     try:
         settings = get_settings()
     except ValueError as exc:
@@ -56,9 +50,9 @@ def _settings() -> Settings:
     return settings
 
 
-def _fail(exc: PegasusError) -> typer.Exit:
+def _fail(exc: PegasusError, exit_code: int = 1) -> typer.Exit:
     typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
-    return typer.Exit(1)
+    return typer.Exit(exit_code)
 
 
 FIRST_ADMIN_HINT = (
@@ -80,6 +74,13 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the HTTP API (and, by default, run queue workers in the same process)."""
+    import uvicorn
+
+    from pegasus.accounts.service import has_users
+    from pegasus.app import create_app
+    from pegasus.db.session import unit_of_work
+    from pegasus.runtime import build_runtime
+
     settings = _settings()
     runtime = build_runtime(settings, serving=True)
     with unit_of_work(runtime.session_factory) as session:
@@ -97,6 +98,9 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run a queue worker (Huey consumer plus the reconciler) until interrupted."""
+    from pegasus.queue.consumer import run_worker
+    from pegasus.runtime import build_runtime
+
     run_worker(build_runtime(_settings()))
 
 
@@ -104,56 +108,54 @@ def worker() -> None:
 def process(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the recording")],
     preset: Annotated[
-        str, typer.Option(envvar="PEGASUS_PROCESS_PRESET", help="preset key")
+        str,
+        typer.Option(
+            envvar="PEGASUS_PROCESS_PRESET",
+            help="preset key: a built-in, or one of --course's own presets",
+        ),
     ] = DEFAULT_PRESET,
+    course: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PEGASUS_PROCESS_COURSE",
+            help="a course id in the configured database, to use one of its own presets",
+        ),
+    ] = None,
     out: Annotated[
         Path, typer.Option(envvar="PEGASUS_PROCESS_OUT", help="directory for the exports")
     ] = Path("out"),
 ) -> None:
-    """Run the whole pipeline on FILE in this process, no server, and write the exports."""
+    """Run the whole pipeline on FILE in this process, no server, and write the exports.
+
+    It uses a scratch database and store; the configured database is only read (--course)."""
     from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
+    from pegasus.services import process_file
+
     settings = _settings()
-    if preset not in BUILTIN_PRESETS:
-        typer.echo(
-            f"Unknown preset {preset!r}; choose one of {', '.join(BUILTIN_PRESETS)}.", err=True
-        )
-        raise typer.Exit(2)
-    with tempfile.TemporaryDirectory(prefix="pegasus-process-") as scratch:
-        root = Path(scratch)
-        scratch_settings = settings.model_copy(
-            update={
-                "database": settings.database.model_copy(
-                    update={"url": SecretStr(f"sqlite:///{root / 'pegasus.db'}")}
-                ),
-                "storage": settings.storage.model_copy(
-                    update={"backend": "local", "root": root / "objects"}
-                ),
-                "queue": settings.queue.model_copy(
-                    update={"url": f"sqlite:///{root / 'queue.db'}"}
-                ),
-            }
-        )
-        with Progress(
-            TextColumn("{task.description:<12}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TextColumn("{task.fields[message]}"),
-            transient=False,
-        ) as bar:
-            tasks: dict[str, TaskID] = {}
+    with Progress(
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[message]}"),
+        transient=False,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
 
-            def on_progress(stage: str, fraction: float, message: str) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=1.0, message="")
-                bar.update(tasks[stage], completed=fraction, message=message[:60])
+        def on_progress(stage: str, fraction: float, message: str) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=1.0, message="")
+            bar.update(tasks[stage], completed=fraction, message=message[:60])
 
+        try:
             result = process_file(
-                scratch_settings, file, out, preset_key=preset, on_progress=on_progress
+                settings, file, out, preset_key=preset, course_id=course, on_progress=on_progress
             )
-            for task_id in tasks.values():
-                if result.status == "succeeded":
-                    bar.update(task_id, completed=1.0)
+        except UnknownPresetError as exc:
+            raise _fail(exc, exit_code=2) from exc
+        for task_id in tasks.values():
+            if result.status == "succeeded":
+                bar.update(task_id, completed=1.0)
     if result.status != "succeeded":
         typer.echo(f"error [{result.error_code}]: {result.error_message}", err=True)
         raise typer.Exit(1)
@@ -164,6 +166,9 @@ def process(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration up to the newest schema (SQLite or PostgreSQL)."""
+    from pegasus.runtime import build_runtime
+    from pegasus.services import upgrade_database
+
     upgrade_database(build_runtime(_settings()))
     typer.echo("database is up to date")
 
@@ -171,13 +176,22 @@ def db_upgrade() -> None:
 @users_app.command("create")
 def users_create(
     email: Annotated[str, typer.Argument(help="the user's email")],
-    admin: Annotated[bool, typer.Option("--admin", help="make the user an admin")] = False,
+    admin: Annotated[
+        bool,
+        typer.Option("--admin", envvar="PEGASUS_USERS_CREATE_ADMIN", help="make the user an admin"),
+    ] = False,
     password_file: Annotated[
         Path | None,
-        typer.Option(envvar="PEGASUS_PASSWORD_FILE", help="read the password from this file"),
+        typer.Option(
+            envvar="PEGASUS_USERS_CREATE_PASSWORD_FILE", help="read the password from this file"
+        ),
     ] = None,
 ) -> None:
     """Create a user; the password comes from a prompt or --password-file."""
+    from pegasus.accounts.service import create_user
+    from pegasus.db.session import unit_of_work
+    from pegasus.runtime import build_runtime
+
     if password_file is not None:
         password = password_file.read_text(encoding="utf-8").strip()
     else:
@@ -193,7 +207,12 @@ def users_create(
 
 @users_app.command("invite")
 def users_invite(
-    admin: Annotated[bool, typer.Option("--admin", help="the invited account is an admin")] = False,
+    admin: Annotated[
+        bool,
+        typer.Option(
+            "--admin", envvar="PEGASUS_USERS_INVITE_ADMIN", help="the invited account is an admin"
+        ),
+    ] = False,
     expires_days: Annotated[
         float | None,
         typer.Option(
@@ -209,6 +228,8 @@ def users_invite(
 
     from pegasus.accounts.invitations import create_invitation, invitation_link
     from pegasus.db.base import utcnow
+    from pegasus.db.session import unit_of_work
+    from pegasus.runtime import build_runtime
 
     settings = _settings()
     runtime = build_runtime(settings)
@@ -234,9 +255,15 @@ def users_invite(
 @tokens_app.command("create")
 def tokens_create(
     email: Annotated[str, typer.Argument(help="the user the token signs in as")],
-    name: Annotated[str, typer.Option(help="a label for the token")] = "cli",
+    name: Annotated[
+        str, typer.Option(envvar="PEGASUS_TOKENS_CREATE_NAME", help="a label for the token")
+    ] = "cli",
 ) -> None:
     """Create an API token; it is printed once and stored only as a hash."""
+    from pegasus.accounts.service import create_token
+    from pegasus.db.session import unit_of_work
+    from pegasus.runtime import build_runtime
+
     runtime = build_runtime(_settings())
     try:
         with unit_of_work(runtime.session_factory) as session:
@@ -248,12 +275,24 @@ def tokens_create(
 
 @config_app.command("show")
 def config_show(
-    env: Annotated[bool, typer.Option("--env", help="list every environment variable")] = False,
+    env: Annotated[
+        bool,
+        typer.Option(
+            "--env", envvar="PEGASUS_CONFIG_SHOW_ENV", help="list every environment variable"
+        ),
+    ] = False,
     markdown: Annotated[
-        bool, typer.Option("--markdown", help="the README's configuration table")
+        bool,
+        typer.Option(
+            "--markdown",
+            envvar="PEGASUS_CONFIG_SHOW_MARKDOWN",
+            help="the README's configuration table",
+        ),
     ] = False,
 ) -> None:
     """Print the effective configuration with secrets redacted."""
+    from pegasus.config import env_var_names, markdown_table
+
     if markdown:
         typer.echo(markdown_table())
         return
@@ -267,16 +306,40 @@ def config_show(
 @slo_app.command("render")
 def slo_render(
     slo: Annotated[
-        Path, typer.Option(envvar="PEGASUS_SLO_FILE", help="the SLO declarations")
-    ] = DEFAULT_SLO_PATH,
+        Path | None,
+        typer.Option(
+            envvar="PEGASUS_OPS_SLO_FILE",
+            help="the SLO declarations, as for /ops (default: the slo.yaml shipped in the package)",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[
-        Path, typer.Option(envvar="PEGASUS_SLO_RULES", help="the generated Prometheus rules")
-    ] = DEFAULT_RULES_PATH,
+        Path | None,
+        typer.Option(
+            envvar="PEGASUS_SLO_RENDER_OUT",
+            help="the generated Prometheus rules (default: ops/prometheus/rules/slo.rules.yml)",
+            show_default=False,
+        ),
+    ] = None,
     check: Annotated[
-        bool, typer.Option("--check", help="fail if OUT differs from a fresh render")
+        bool,
+        typer.Option(
+            "--check",
+            envvar="PEGASUS_SLO_RENDER_CHECK",
+            help="fail if OUT differs from a fresh render",
+        ),
     ] = False,
 ) -> None:
     """Render Prometheus SLI recording rules and burn-rate alerts from the SLO file."""
+    from pegasus.observability.slo import (
+        DEFAULT_RULES_PATH,
+        DEFAULT_SLO_PATH,
+        is_up_to_date,
+        render_to_file,
+    )
+
+    slo = slo or DEFAULT_SLO_PATH
+    out = out or DEFAULT_RULES_PATH
     try:
         if check:
             if not is_up_to_date(slo, out):

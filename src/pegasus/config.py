@@ -8,7 +8,6 @@ stripped, is used. Secrets have no defaults and are refused when they hold a pla
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -158,7 +157,14 @@ class LlmSettings(BaseModel):
     model: str = Field(default="", description="model name sent to the endpoint")
     api_key: SecretStr | None = Field(default=None, description="bearer key for the endpoint")
     timeout_seconds: float = Field(default=60.0, gt=0, description="per request")
-    max_retries: int = Field(default=3, ge=0, le=10, description="on 429, 5xx and timeouts")
+    max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description=(
+            "immediate re-sends when the connection drops (429, 5xx, timeouts: the queue retries)"
+        ),
+    )
     window_seconds: float = Field(
         default=600.0, gt=0, description="transcript window per map call (map-reduce)"
     )
@@ -249,7 +255,7 @@ class OpsSettings(BaseModel):
     )
 
     slo_file: Path | None = Field(
-        default=None, description="SLO declarations for /ops; empty for the bundled ops/slo.yaml"
+        default=None, description="SLO declarations for /ops; empty for the bundled slo.yaml"
     )
 
     _no_placeholder = field_validator("alert_webhook_secret")(_refuse_placeholder)
@@ -317,6 +323,21 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, _FileSecretsEnvSource(settings_cls))
 
+    def scratch(self, root: Path) -> Settings:
+        """These settings with the database, the object store and the queue in ``root``
+        (SQLite and local files): for a run that must leave the deployment untouched."""
+        return self.model_copy(
+            update={
+                "database": self.database.model_copy(
+                    update={"url": SecretStr(f"sqlite:///{root / 'pegasus.db'}")}
+                ),
+                "storage": self.storage.model_copy(
+                    update={"backend": "local", "root": root / "objects"}
+                ),
+                "queue": self.queue.model_copy(update={"url": f"sqlite:///{root / 'queue.db'}"}),
+            }
+        )
+
     def redacted(self) -> dict[str, Any]:
         """The effective settings as plain data with every secret shown as ``**********``."""
         return _redact(self)
@@ -375,17 +396,3 @@ def markdown_table() -> str:
 def get_settings() -> Settings:
     """The process's settings, read once from the environment."""
     return Settings()
-
-
-def settings_from_env(env: dict[str, str] | None = None) -> Settings:
-    """Build settings from ``env`` (default: the process environment), uncached."""
-    if env is None:
-        return Settings()
-    saved = dict(os.environ)
-    try:
-        os.environ.clear()
-        os.environ.update(env)
-        return Settings()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)

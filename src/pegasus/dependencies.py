@@ -15,6 +15,7 @@ from pegasus.db.base import utcnow
 from pegasus.db.models import User
 from pegasus.db.session import unit_of_work
 from pegasus.errors import AuthenticationError, CsrfError, PermissionDeniedError
+from pegasus.ops.webhook import check_alert_sender
 from pegasus.runtime import Runtime
 
 
@@ -119,3 +120,14 @@ def admin_user(user: UserDep) -> User:
 
 
 AdminDep = Annotated[User, Depends(admin_user)]
+
+
+def alert_sender(request: Request, runtime: RuntimeDep) -> None:
+    """Admits the Alertmanager webhook's caller: the shared bearer secret (401/403 otherwise),
+    checked before the body is read into the database."""
+    check_alert_sender(
+        request.headers.get("authorization"), runtime.settings.ops.alert_webhook_secret
+    )
+
+
+AlertSenderDep = Annotated[None, Depends(alert_sender)]

@@ -53,6 +53,12 @@ class InvalidRequestError(PegasusError):
     code = "request.invalid"
 
 
+class RequestTooLargeError(InvalidRequestError):
+    """The request body is larger than this server accepts here."""
+
+    code = "request.too_large"
+
+
 class UnknownPresetError(InvalidRequestError):
     """That preset does not exist. List the presets with GET /api/v1/presets."""
 
@@ -156,6 +162,12 @@ class ConfigError(PegasusError):
     code = "config.invalid"
 
 
+class SloFileError(ConfigError):
+    """The SLO file is not valid."""
+
+    code = "slo.invalid"
+
+
 # --- pipeline errors -----------------------------------------------------------------------
 
 
@@ -226,10 +238,27 @@ class GenerationError(PipelineError):
     code = "generation.failed"
 
 
-class ExportError(PipelineError):
-    """The exports could not be written."""
+class LlmUnavailableError(GenerationError):
+    """The study-kit model did not answer; Pegasus will try again later. To stop waiting
+    for it, switch to the offline generator."""
 
-    code = "export.failed"
+    code = "generation.llm_unavailable"
+    # Busy (429), down (5xx), slow or unreachable: the queue's retry policy runs the stage
+    # again later (``pegasus.queue.retry``); the client itself never waits.
+    transient = True
+
+
+class LlmRefusedError(GenerationError):
+    """The study-kit model refused the request. Check the LLM base URL, model and key, or
+    switch to the offline generator."""
+
+    code = "generation.llm_refused"
+
+
+class LlmInvalidOutputError(GenerationError):
+    """The study-kit model answered with something that is not a valid study kit."""
+
+    code = "generation.invalid_output"
 
 
 class StorageUnavailableError(PipelineError):
@@ -252,11 +281,16 @@ class WorkerLostError(PipelineError):
     transient = True
 
 
-class DatabaseUnavailableError(PipelineError):
-    """The database is unreachable right now; Pegasus will try again."""
+class LeaseLostError(PipelineError):
+    """This worker's lease on the stage expired; another worker owns the stage now."""
 
-    code = "database.unavailable"
-    transient = True
+    code = "worker.lease_lost"
+
+
+class InternalStageError(PipelineError):
+    """Something went wrong on our side while processing this step. Retry the lecture."""
+
+    code = "internal.error"
 
 
 def transient_error_codes() -> list[str]:

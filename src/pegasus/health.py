@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pegasus.dependencies import RuntimeDep
+from pegasus.errors import error_body
+from pegasus.middleware import request_id
 from pegasus.observability.readiness import failing_parts
 from pegasus.routing import UnitOfWorkRoute
 
@@ -19,19 +21,17 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Database, storage and queue are reachable")
-def readyz(runtime: RuntimeDep) -> JSONResponse:
+def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
     checks = runtime.readiness()
     failing = failing_parts(checks)
     if failing:
+        message = f"Not ready: {', '.join(failing)} unreachable."
         return JSONResponse(
             status_code=503,
             content={
                 "status": "unavailable",
                 "checks": checks,
-                "error": {
-                    "code": "service.unavailable",
-                    "message": f"Not ready: {', '.join(failing)} unreachable.",
-                },
+                **error_body("service.unavailable", message, request_id(request.scope)),
             },
         )
     return JSONResponse({"status": "ready", "checks": checks})

@@ -1,25 +1,30 @@
-"""Built-in presets: what a learner asks Pegasus to make from a lecture."""
+"""Presets: what a learner asks Pegasus to make from a lecture. The built-ins live here;
+a course's own presets are stored in the database (``pegasus.courses.service``) and resolved
+with the same ``get_preset``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, get_args
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal, get_args
 
-from pegasus.errors import UnknownPresetError, quoted
+from pegasus.errors import QUOTED_VALUE_CHARS, UnknownPresetError, quoted
 
 #: A study-kit part a preset may ask for. ``transcript`` is always produced.
 KitOutput = Literal["transcript", "summary", "key_terms", "chapters", "notes", "flashcards", "quiz"]
-#: An export format a preset may ask for (the keys of ``pegasus.exports.formats``).
+#: The name of every export format, in the order they are listed and written. The one list
+#: of names: ``pegasus.exports.formats`` maps each to its file type and renderer, and refuses
+#: to load when a name has none.
 ExportKey = Literal["md", "json", "srt", "vtt", "pdf", "apkg", "csv", "zip"]
 
 KIT_OUTPUTS: tuple[KitOutput, ...] = get_args(KitOutput)
-EXPORT_FORMATS: tuple[ExportKey, ...] = get_args(ExportKey)
-ALL_EXPORTS = EXPORT_FORMATS
+EXPORT_KEYS: tuple[ExportKey, ...] = get_args(ExportKey)
 
 
 @dataclass(frozen=True)
 class Preset:
-    """A named recipe: which kit parts and exports to make, and how big."""
+    """A named recipe: which kit parts and exports to make, and how big. The one model of a
+    preset: built-ins, a course's own (stored as a row, see ``options``), the API's shapes."""
 
     key: str
     name: str
@@ -37,6 +42,34 @@ class Preset:
     def wants(self, output: str) -> bool:
         return output in self.outputs
 
+    def options(self) -> dict[str, Any]:
+        """The sizes and glossary as plain JSON: what a stored preset keeps besides its
+        key, name, description, outputs, exports and course."""
+        return {
+            name: list(value) if isinstance(value, tuple) else value
+            for name in OPTION_NAMES
+            for value in (getattr(self, name),)
+        }
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], **identity: Any) -> Preset:
+        """The preset with ``identity`` (key, name, ...) and the stored ``options``; an
+        option that is missing keeps its default, an unknown one is ignored."""
+        known: dict[str, Any] = {
+            name: tuple(value) if isinstance(value, list) else value
+            for name, value in options.items()
+            if name in OPTION_NAMES
+        }
+        return cls(**identity, **known)
+
+
+#: The fields a stored preset keeps in its JSON ``options`` (the others have columns).
+OPTION_NAMES: tuple[str, ...] = tuple(
+    f.name
+    for f in fields(Preset)
+    if f.name not in {"key", "name", "description", "outputs", "exports", "course_id"}
+)
+
 
 BUILTIN_PRESETS: dict[str, Preset] = {
     p.key: p
@@ -47,7 +80,7 @@ BUILTIN_PRESETS: dict[str, Preset] = {
             description="A short summary, the key terms and a few flashcards: a ten-minute "
             "refresher.",
             outputs=("transcript", "summary", "key_terms", "chapters", "flashcards"),
-            exports=ALL_EXPORTS,
+            exports=EXPORT_KEYS,
             summary_sentences=3,
             key_term_count=8,
             flashcard_count=8,
@@ -57,7 +90,7 @@ BUILTIN_PRESETS: dict[str, Preset] = {
             name="Exam prep",
             description="Key terms, many flashcards and a quiz to test yourself.",
             outputs=("transcript", "summary", "key_terms", "chapters", "flashcards", "quiz"),
-            exports=ALL_EXPORTS,
+            exports=EXPORT_KEYS,
             summary_sentences=6,
             key_term_count=20,
             flashcard_count=24,
@@ -68,7 +101,7 @@ BUILTIN_PRESETS: dict[str, Preset] = {
             name="Full notes",
             description="Everything: summary, chapters, notes, key terms, flashcards and quiz.",
             outputs=KIT_OUTPUTS,
-            exports=ALL_EXPORTS,
+            exports=EXPORT_KEYS,
             summary_sentences=10,
             key_term_count=30,
             flashcard_count=30,
@@ -89,12 +122,16 @@ BUILTIN_PRESETS: dict[str, Preset] = {
 DEFAULT_PRESET = "quick-review"
 
 
-def get_preset(key: str) -> Preset:
-    """The built-in preset ``key``; ``UnknownPresetError`` names the valid keys otherwise."""
+def get_preset(key: str, own: Iterable[Preset] = ()) -> Preset:
+    """The preset ``key``: a built-in, or one of ``own`` (a course's own presets).
+
+    The one way a preset is resolved; ``UnknownPresetError`` names the valid keys otherwise
+    (the built-ins in catalogue order, then ``own``)."""
+    found = {**BUILTIN_PRESETS, **{preset.key: preset for preset in own}}
     try:
-        return BUILTIN_PRESETS[key]
+        return found[key]
     except KeyError:
-        valid = ", ".join(sorted(BUILTIN_PRESETS))
         raise UnknownPresetError(
-            f"There is no preset called {quoted(key)}. Choose one of: {valid}.", preset=key
+            f"There is no preset called {quoted(key)}. Choose one of: {', '.join(found)}.",
+            preset=key[:QUOTED_VALUE_CHARS],
         ) from None

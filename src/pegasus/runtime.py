@@ -1,11 +1,13 @@
-"""The process's long-lived parts (engine, store, queue, runner), built once from settings."""
+"""The process's long-lived parts (engine, store, queue, runner), built once from settings.
+
+This is where the layers meet: the pipeline gets what it needs from the feature slices
+(the course's preset, the search index, housekeeping jobs) as callables passed in here,
+never by importing a slice itself."""
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import structlog
 from huey.api import Huey
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pegasus.accounts.web_sessions import purge_expired_sessions
 from pegasus.config import Settings
+from pegasus.courses.service import resolve_preset
 from pegasus.db.base import utcnow
 from pegasus.db.models import StageRun, StageStatus
 from pegasus.db.session import build_engine, build_session_factory, unit_of_work
@@ -27,21 +30,21 @@ from pegasus.observability.metrics import (
     build_exposition_registry,
     enable_multiprocess,
 )
-from pegasus.observability.readiness import check_readiness, failing_parts
-from pegasus.observability.slo import load_slos
+from pegasus.observability.readiness import check_readiness, failing_parts, ping_database
+from pegasus.observability.slo import bundled_slo_path, load_slos
 from pegasus.ops.service import SloTarget, targets_from_slos
 from pegasus.pipeline.base import Stage
 from pegasus.pipeline.export import ExportStage
 from pegasus.pipeline.generate import GenerateStage, build_kit_generator
 from pegasus.pipeline.ingest import IngestStage
+from pegasus.pipeline.reconciler import ReconcilerThread
 from pegasus.pipeline.runner import StageRunner
-from pegasus.pipeline.transcribe import TranscribeStage
+from pegasus.pipeline.transcribe import TranscribeStage, shared_transcriber
 from pegasus.queue.dispatch import Dispatcher, HueyDispatcher, build_huey
 from pegasus.queue.heartbeat import WorkerHeartbeat, count_alive
-from pegasus.queue.reconciler import ReconcilerThread
+from pegasus.search.repository import index_transcript
 from pegasus.storage.base import ObjectStore
 from pegasus.storage.factory import build_object_store
-from pegasus.transcription.transcriber import Transcriber
 from pegasus.uploads.service import sweep_expired_uploads
 
 log = structlog.get_logger(__name__)
@@ -59,39 +62,24 @@ class Runtime:
     dispatcher: Dispatcher
     metrics: PipelineMetrics
     exposition: CollectorRegistry
-    _transcriber: Transcriber | None = None
-    _transcriber_lock: threading.Lock = field(default_factory=threading.Lock)
     _runner: StageRunner | None = None
     _slo_targets: tuple[SloTarget, ...] = ()
 
-    def transcriber(self) -> Transcriber:
-        """The speech model, loaded on first use and shared by every thread of the process."""
-        with self._transcriber_lock:
-            if self._transcriber is None:
-                self._transcriber = Transcriber(self.settings.transcription)
-            return self._transcriber
-
     def stages(self) -> dict[str, Stage]:
-        return {
-            stage.name: stage
-            for stage in (
-                IngestStage(),
-                TranscribeStage(self.transcriber),
-                GenerateStage(build_kit_generator(self.settings.llm)),
-                ExportStage(),
-            )
-        }
+        return build_stages(self.settings)
 
     @property
     def runner(self) -> StageRunner:
         if self._runner is None:
             self._runner = StageRunner(
-                settings=self.settings,
+                queue=self.settings.queue,
                 session_factory=self.session_factory,
                 store=self.store,
                 dispatcher=self.dispatcher,
                 stages=self.stages(),
                 metrics=self.metrics,
+                resolve_preset=resolve_preset,
+                on_transcript=index_transcript,
             )
         return self._runner
 
@@ -143,11 +131,17 @@ class Runtime:
         return QueueStats(depth=depth, oldest_age_seconds=oldest, workers_alive=alive)
 
     def slo_targets(self) -> list[SloTarget]:
-        """The SLOs of ``ops/slo.yaml`` as the ops view counts them."""
+        """The SLOs of the SLO file (the bundled ``slo.yaml``) as the ops view counts them."""
         return list(self._slo_targets)
 
     def readiness(self) -> dict[str, str]:
-        return check_readiness(self.engine, self.store, self.dispatcher)
+        return check_readiness(
+            {
+                "database": lambda: ping_database(self.engine),
+                "storage": self.store.check,
+                "queue": self.dispatcher.ping,
+            }
+        )
 
     def prepare_storage(self) -> None:
         """Check the store at start (creating the bucket when configured to); a store that
@@ -159,6 +153,20 @@ class Runtime:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def build_stages(settings: Settings) -> dict[str, Stage]:
+    """The four stages, each given only the settings group it uses (none sees the whole
+    ``Settings``: not the database URL, the storage keys or the webhook secret)."""
+    return {
+        stage.name: stage
+        for stage in (
+            IngestStage(settings.media),
+            TranscribeStage(shared_transcriber(settings.transcription)),
+            GenerateStage(build_kit_generator(settings.llm)),
+            ExportStage(),
+        )
+    }
 
 
 def database_threads(settings: Settings, *, serving: bool) -> int:
@@ -218,13 +226,8 @@ def build_runtime(
 
 
 def _load_slo_targets(settings: Settings) -> tuple[SloTarget, ...]:
-    """The configured SLO file's targets, else the repository's when it is there."""
-    path = settings.ops.slo_file
-    if path is None:
-        bundled = Path(__file__).resolve().parents[2] / "ops" / "slo.yaml"
-        if not bundled.is_file():
-            return ()
-        path = bundled
+    """The configured SLO file's targets, else those of the file shipped in the package."""
+    path = settings.ops.slo_file or bundled_slo_path()
     return tuple(targets_from_slos(load_slos(path)))
 
 

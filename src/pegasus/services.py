@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,15 +13,21 @@ from pathlib import Path
 
 from pegasus.accounts.service import create_user
 from pegasus.config import Settings
-from pegasus.courses.service import create_course, resolve_preset, sync_builtin_presets
+from pegasus.courses.service import (
+    add_preset,
+    create_course,
+    resolve_preset,
+    sync_builtin_presets,
+)
 from pegasus.db.migrate import upgrade
 from pegasus.db.models import Lecture, LectureStatus, StageRun, StageStatus
-from pegasus.db.session import unit_of_work
+from pegasus.db.session import build_engine, build_session_factory, unit_of_work
 from pegasus.exports.bundle import safe_stem
 from pegasus.exports.formats import get_format
 from pegasus.lectures import repository as lecture_repository
 from pegasus.lectures.service import Upload, create_lecture
 from pegasus.pipeline.export import export_kind
+from pegasus.presets import Preset, get_preset
 from pegasus.queue.dispatch import LocalDispatcher
 from pegasus.runtime import Runtime, build_runtime
 
@@ -50,14 +58,44 @@ def process_file(
     out_dir: Path,
     *,
     preset_key: str,
+    course_id: str | None = None,
     on_progress: ProgressHook | None = None,
     poll_seconds: float = 0.25,
 ) -> ProcessResult:
     """Run the whole pipeline on ``source`` in this process and write exports to ``out_dir``.
 
-    ``settings`` should point at a scratch database and store; the caller owns them.
+    The preset is a built-in, or with ``course_id`` one of that course's own presets, read
+    from the database ``settings`` name (``UnknownPresetError`` before any work otherwise).
+    The pipeline runs on a scratch database, store and queue in a temporary directory
+    (``Settings.scratch``): the deployment itself is never changed.
     ``on_progress(stage, fraction, message)`` is called from this thread while stages run.
     """
+    preset = _chosen_preset(settings, preset_key, course_id)
+    with tempfile.TemporaryDirectory(prefix="pegasus-process-") as scratch:
+        return _process(
+            settings.scratch(Path(scratch)), source, out_dir, preset, on_progress, poll_seconds
+        )
+
+
+def _chosen_preset(settings: Settings, key: str, course_id: str | None) -> Preset:
+    if course_id is None:
+        return get_preset(key)
+    engine = build_engine(settings.database)
+    try:
+        with unit_of_work(build_session_factory(engine)) as session:
+            return resolve_preset(session, key, course_id=course_id)
+    finally:
+        engine.dispose()
+
+
+def _process(
+    settings: Settings,
+    source: Path,
+    out_dir: Path,
+    preset: Preset,
+    on_progress: ProgressHook | None,
+    poll_seconds: float,
+) -> ProcessResult:
     dispatcher = LocalDispatcher()
     runtime = build_runtime(settings, dispatcher=dispatcher)
     try:
@@ -65,6 +103,8 @@ def process_file(
         with unit_of_work(runtime.session_factory) as session:
             user = create_user(session, "local@pegasus.invalid", secrets.token_urlsafe(24))
             course = create_course(session, user.id, "Local")
+            if preset.course_id is not None:  # a copy of the course's own preset
+                add_preset(session, dataclasses.replace(preset, course_id=course.id))
             with source.open("rb") as stream:
                 lecture = create_lecture(
                     session,
@@ -73,7 +113,7 @@ def process_file(
                     owner_id=user.id,
                     course_id=course.id,
                     title=source.stem,
-                    preset_key=preset_key,
+                    preset_key=preset.key,
                     upload=Upload(filename=source.name, content_type="", stream=stream),
                     max_bytes=settings.media.max_upload_bytes,
                 )

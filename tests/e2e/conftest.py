@@ -7,20 +7,21 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
 
-from tests.conftest import embedded_deployment
+from pegasus_testkit.deployment import Deployment, embedded_deployment
 from tests.support.browser import PHONES, launch_chromium, phone_profile
-from tests.support.deployment import Deployment
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
+    """Playwright's driver, started once for the browser tests (tests/e2e)."""
     with sync_playwright() as running:
         yield running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    """Debian's Chromium, headless, shared by the tests of one module."""
+    """Debian's Chromium, headless, launched once for the browser tests; each test gets its own
+    context (``phone``), so no cookies or storage pass from one test to the next."""
     try:
         launched = launch_chromium(playwright)
     except RuntimeError as exc:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from tests.conftest import Recordings, embedded_deployment
-from tests.support.deployment import Api, Deployment
+from pegasus_testkit.deployment import Api, Deployment, embedded_deployment
+from pegasus_testkit.lectures import Recordings
 
 pytestmark = pytest.mark.slow
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from pegasus_testkit.cli import run_cli
+from pegasus_testkit.deployment import Deployment
 from tests.support.browser import (
     NARROW_VIEWPORT,
     PASSWORD,
@@ -16,7 +18,6 @@ from tests.support.browser import (
     assert_no_horizontal_scroll,
     sign_in,
 )
-from tests.support.deployment import Deployment, run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -29,8 +29,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Reque
 from pegasus.pipeline.ingest import SOURCE
 from pegasus.storage.keys import lecture_key
 from pegasus.web.messages import MESSAGES
-from tests.conftest import SPOKEN_TEXT, SPOKEN_WORDS, Recordings
-from tests.support.audio import make_long_recording, synthesize_speech
+from pegasus_testkit.audio import make_long_recording, synthesize_speech
+from pegasus_testkit.deployment import Deployment
+from pegasus_testkit.lectures import SPOKEN_TEXT, SPOKEN_WORDS, Recordings
 from tests.support.browser import (
     NARROW_VIEWPORT,
     PASSWORD,
@@ -40,7 +41,6 @@ from tests.support.browser import (
     launch_chromium,
     phone_profile,
 )
-from tests.support.deployment import Deployment
 
 pytestmark = pytest.mark.slow
 

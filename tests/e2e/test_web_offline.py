@@ -13,8 +13,8 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from pegasus.web.pages import STATIC_DIR
+from pegasus_testkit.deployment import Api, Deployment
 from tests.support.browser import sign_in
-from tests.support.deployment import Api, Deployment
 
 pytestmark = pytest.mark.slow
 

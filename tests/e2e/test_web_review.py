@@ -18,7 +18,8 @@ from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPack
 from playwright.sync_api import BrowserContext, Dialog, Page, ViewportSize, expect
 
 from pegasus.web.messages import MESSAGES
-from tests.conftest import Recordings
+from pegasus_testkit.deployment import Api, Deployment
+from pegasus_testkit.lectures import Recordings
 from tests.support.browser import (
     NARROW_VIEWPORT,
     PASSWORD,
@@ -27,7 +28,6 @@ from tests.support.browser import (
     assert_no_horizontal_scroll,
     sign_in,
 )
-from tests.support.deployment import Api, Deployment
 
 pytestmark = pytest.mark.slow
 

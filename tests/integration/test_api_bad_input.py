@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
-from tests.conftest import Recordings
-from tests.support.deployment import Api, Deployment
+from pegasus_testkit.deployment import Api, Deployment
+from pegasus_testkit.lectures import Recordings
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -66,14 +67,49 @@ def _lecture_ids(learner: Api, course_id: str) -> set[str]:
     return {lec["id"] for lec in learner.client.get(f"/api/v1/courses/{course_id}/lectures").json()}
 
 
+def _stored_objects(deployment: Deployment) -> list[str]:
+    """Every object in the deployment's storage, read straight from the store (the files under
+    the local root, or the S3 bucket's keys plus any multipart upload left open)."""
+    env = deployment.env
+    if env["PEGASUS_STORAGE_BACKEND"] == "local":
+        root = Path(env["PEGASUS_STORAGE_ROOT"])
+        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    secret = Path(env["PEGASUS_STORAGE_S3_SECRET_ACCESS_KEY_FILE"]).read_text(encoding="utf-8")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["PEGASUS_STORAGE_S3_ENDPOINT_URL"],
+        aws_access_key_id=env["PEGASUS_STORAGE_S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=secret.strip(),
+        region_name="us-east-1",
+    )
+    try:
+        bucket = env["PEGASUS_STORAGE_S3_BUCKET"]
+        keys = [
+            obj["Key"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for obj in page.get("Contents", [])
+        ]
+        pending = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        return sorted(keys + [f"(multipart) {u['Key']}" for u in pending])
+    finally:
+        s3.close()
+
+
 def test_empty_file_is_refused_before_anything_is_stored(
-    learner: Api, course: dict[str, Any], good_lecture: dict[str, Any], recordings: Recordings
+    learner: Api,
+    course: dict[str, Any],
+    good_lecture: dict[str, Any],
+    recordings: Recordings,
+    deployment: Deployment,
 ) -> None:
     before = _lecture_ids(learner, course["id"])
+    objects = _stored_objects(deployment)
+    assert any(good_lecture["id"] in key for key in objects), "the store is read where it is"
     response = learner.upload(course["id"], recordings.empty_m4a, content_type="audio/mp4")
     message = _error(response, 422, "media.empty")
     assert "empty" in message.lower()
     assert _lecture_ids(learner, course["id"]) == before
+    assert _stored_objects(deployment) == objects
     _assert_good_lecture_intact(learner, good_lecture)
 
 
@@ -111,14 +147,20 @@ def test_undecodable_upload_fails_ingest_with_its_code_and_can_be_retried(
 
 
 def test_unknown_preset_names_the_valid_ones(
-    learner: Api, course: dict[str, Any], good_lecture: dict[str, Any], recordings: Recordings
+    learner: Api,
+    course: dict[str, Any],
+    good_lecture: dict[str, Any],
+    recordings: Recordings,
+    deployment: Deployment,
 ) -> None:
     before = _lecture_ids(learner, course["id"])
+    objects = _stored_objects(deployment)
     response = learner.upload(course["id"], recordings.lecture_wav, preset="speed-read")
     message = _error(response, 422, "preset.unknown")
     assert "quick-review" in message
     assert "speed-read" in message
     assert _lecture_ids(learner, course["id"]) == before
+    assert _stored_objects(deployment) == objects
     _assert_good_lecture_intact(learner, good_lecture)
 
 
@@ -167,8 +209,10 @@ def test_oversized_upload_is_413_and_not_stored(
     big = deployment.workdir / "big.wav"
     big.write_bytes(b"RIFF" + b"\0" * (limit + excess))
     before = _lecture_ids(learner, course["id"])
+    objects = _stored_objects(deployment)
     _error(learner.upload(course["id"], big, content_type="audio/wav"), 413, "media.too_large")
     assert _lecture_ids(learner, course["id"]) == before
+    assert _stored_objects(deployment) == objects
     _assert_good_lecture_intact(learner, good_lecture)
 
 

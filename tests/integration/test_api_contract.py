@@ -20,8 +20,8 @@ import pytest
 import schemathesis
 from schemathesis.engine import events, from_schema
 
-from tests.conftest import Recordings
-from tests.support.deployment import Api, Deployment
+from pegasus_testkit.deployment import Api, Deployment
+from pegasus_testkit.lectures import Recordings
 
 #: Keep: a failure found with this seed is reproduced by running the test again.
 EVIDENCE = Path(__file__).resolve().parents[2] / "docs" / "evidence" / "contract"

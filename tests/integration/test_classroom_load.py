@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from pegasus.loadgen import Classroom, LoadReport, burst, edit_word, run_classroom
-from tests.conftest import Recordings
-from tests.support.deployment import Api, Deployment
+from pegasus_testkit.deployment import Api, Deployment
+from pegasus_testkit.lectures import Recordings
 
 pytestmark = pytest.mark.slow
 

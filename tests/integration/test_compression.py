@@ -19,21 +19,19 @@ from pegasus.config import (
     StorageSettings,
 )
 from pegasus.runtime import build_runtime
-from pegasus.services import upgrade_database
 
 GZIP = {"Accept-Encoding": "gzip"}
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+def client(tmp_path: Path, sqlite_url: str) -> Iterator[TestClient]:
     settings = Settings(
-        database=DatabaseSettings(url=SecretStr(f"sqlite:///{tmp_path / 'p.db'}")),
+        database=DatabaseSettings(url=SecretStr(sqlite_url)),  # a clone of the migrated template
         storage=StorageSettings(root=tmp_path / "objects"),
         queue=QueueSettings(url=f"sqlite:///{tmp_path / 'q.db'}"),
         server=ServerSettings(run_consumer=False),
     )
     runtime = build_runtime(settings, serving=True)
-    upgrade_database(runtime)
     with TestClient(create_app(settings, runtime)) as test_client:
         yield test_client
 

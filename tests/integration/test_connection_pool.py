@@ -29,16 +29,17 @@ from pegasus.db.models import User, WebSession
 from pegasus.db.session import BACKGROUND_CONNECTIONS, unit_of_work
 from pegasus.routing import UnitOfWorkRoute
 from pegasus.runtime import Runtime, build_runtime
-from pegasus.services import upgrade_database
 
 #: Routes FastAPI itself adds (the OpenAPI document and the docs pages) use no database.
 FASTAPI_OWN_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
-def _settings(tmp_path: Path, pool_size: int = 0, pool_timeout_seconds: float = 2.0) -> Settings:
+def _settings(
+    tmp_path: Path, pool_size: int = 0, pool_timeout_seconds: float = 2.0, database_url: str = ""
+) -> Settings:
     return Settings(
         database=DatabaseSettings(
-            url=SecretStr(f"sqlite:///{tmp_path / 'p.db'}"),
+            url=SecretStr(database_url or f"sqlite:///{tmp_path / 'p.db'}"),
             pool_size=pool_size,
             pool_timeout_seconds=pool_timeout_seconds,
         ),
@@ -49,16 +50,17 @@ def _settings(tmp_path: Path, pool_size: int = 0, pool_timeout_seconds: float = 
 
 
 def _signed_in(runtime: Runtime) -> dict[str, str]:
-    upgrade_database(runtime)
     with unit_of_work(runtime.session_factory) as session:
         create_user(session, "a@example.org", "a long enough password")
         return {"Authorization": f"Bearer {create_token(session, 'a@example.org')}"}
 
 
 @pytest.fixture
-def one_connection(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime, dict[str, str]]]:
+def one_connection(
+    tmp_path: Path, sqlite_url: str
+) -> Iterator[tuple[TestClient, Runtime, dict[str, str]]]:
     """An app whose pool holds a single connection and gives up waiting after 0.3 s."""
-    settings = _settings(tmp_path, pool_size=1, pool_timeout_seconds=0.3)
+    settings = _settings(tmp_path, pool_size=1, pool_timeout_seconds=0.3, database_url=sqlite_url)
     runtime = build_runtime(settings, serving=True)
     headers = _signed_in(runtime)
     with TestClient(create_app(settings, runtime)) as client:
@@ -143,8 +145,8 @@ def test_every_route_ends_its_unit_of_work_on_the_endpoints_thread(tmp_path: Pat
     assert others == []
 
 
-def test_housekeeping_purges_expired_browser_sessions(tmp_path: Path) -> None:
-    runtime = build_runtime(_settings(tmp_path))
+def test_housekeeping_purges_expired_browser_sessions(tmp_path: Path, sqlite_url: str) -> None:
+    runtime = build_runtime(_settings(tmp_path, database_url=sqlite_url))
     _signed_in(runtime)
     now = utcnow()
     with unit_of_work(runtime.session_factory) as session:

@@ -20,20 +20,20 @@ from pegasus.config import (
 )
 from pegasus.db.session import unit_of_work
 from pegasus.runtime import build_runtime
-from pegasus.services import upgrade_database
-from tests.conftest import Recordings
+from pegasus_testkit.lectures import Recordings
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], dict[str, str]]]:
+def client(
+    tmp_path: Path, sqlite_url: str
+) -> Iterator[tuple[TestClient, dict[str, str], dict[str, str]]]:
     settings = Settings(
-        database=DatabaseSettings(url=SecretStr(f"sqlite:///{tmp_path / 'p.db'}")),
+        database=DatabaseSettings(url=SecretStr(sqlite_url)),  # a clone of the migrated template
         storage=StorageSettings(root=tmp_path / "objects"),
         queue=QueueSettings(url=f"sqlite:///{tmp_path / 'q.db'}"),
         server=ServerSettings(run_consumer=False),
     )
     runtime = build_runtime(settings)
-    upgrade_database(runtime)
     with unit_of_work(runtime.session_factory) as session:
         create_user(session, "a@example.org", "a long enough password")
         create_user(session, "b@example.org", "a long enough password")

@@ -28,13 +28,13 @@ from pegasus.observability.metrics import (
     QueueStats,
     ReadinessCollector,
 )
-from pegasus.observability.slo import WINDOW_PLACEHOLDER, Slo, load_slos
-from tests.support.prometheus import PrometheusServer, prometheus_server
+from pegasus.observability.slo import DEFAULT_SLO_PATH, WINDOW_PLACEHOLDER, Slo, load_slos
+from pegasus_testkit.prometheus import PrometheusServer, prometheus_server
 
 REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "ops" / "grafana"
 DASHBOARD_FILE = GRAFANA / "dashboards" / "pegasus.json"
-SLO_FILE = REPO / "ops" / "slo.yaml"
+SLO_FILE = DEFAULT_SLO_PATH
 DASHBOARD_PROVIDER_FILE = GRAFANA / "provisioning" / "dashboards" / "pegasus.yml"
 DATASOURCE_FILE = GRAFANA / "provisioning" / "datasources" / "prometheus.yml"
 #: Where the provider expects ops/grafana/dashboards to be mounted (see the provider file).
@@ -193,7 +193,7 @@ def threshold_color(panel: dict[str, Any], value: float) -> str:
 
 
 def budget_expr(slo: Slo) -> str:
-    """Error budget left over the SLO window, from the SLI queries of ops/slo.yaml."""
+    """Error budget left over the SLO window, from the SLI queries of the SLO file."""
     good = slo.sli.good.replace(WINDOW_PLACEHOLDER, slo.window)
     total = slo.sli.total.replace(WINDOW_PLACEHOLDER, slo.window)
     return f"1 - (1 - ({good}) / ({total})) / (1 - {slo.target})"
@@ -296,7 +296,7 @@ def test_slo_budget_panels_compute_the_slos_of_ops_slo_yaml() -> None:
     for slo in load_slos(SLO_FILE):
         panel = panel_titled(dashboard, f"SLO budget left: {slo.name}")
         [target] = panel["targets"]
-        assert target["expr"] == budget_expr(slo), f"{slo.name}: regenerate from ops/slo.yaml"
+        assert target["expr"] == budget_expr(slo), f"{slo.name}: regenerate from {SLO_FILE}"
         assert not any(name.startswith("pegasus:") for name in metric_names(target["expr"]))
         formula = f"1 - (error ratio over {slo.window}) / (1 - {slo.target})"
         assert formula in panel["description"], panel["description"]

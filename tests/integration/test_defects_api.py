@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Recordings, _fast_queue_env
-from tests.support.deployment import Api, Deployment, running
+from pegasus_testkit.deployment import Api, Deployment, embedded_env, running
+from pegasus_testkit.lectures import Recordings
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -184,16 +184,9 @@ MAX_UPLOAD_BYTES = 300_000
 def small_limit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """An embedded server whose upload limit is under 1 MiB."""
     root = tmp_path_factory.mktemp("small-limit")
-    env = {
-        "PEGASUS_DATABASE_URL": f"sqlite:///{root / 'pegasus.db'}",
-        "PEGASUS_STORAGE_BACKEND": "local",
-        "PEGASUS_STORAGE_ROOT": str(root / "objects"),
-        "PEGASUS_QUEUE_URL": f"sqlite:///{root / 'queue.db'}",
-        "PEGASUS_SERVER_RUN_CONSUMER": "true",
-        **_fast_queue_env(),
-        "PEGASUS_MEDIA_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
-    }
-    with running(Deployment(name="small-limit", env=env, workdir=root), workers=0) as server:
+    env = {**embedded_env(root), "PEGASUS_MEDIA_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES)}
+    deployment = Deployment(name="small-limit", env=env, workdir=root)
+    with running(deployment, workers=0, migrate=False) as server:  # a migrated clone already
         yield server
 
 

@@ -9,12 +9,12 @@ import pytest
 from pydantic import SecretStr
 
 from pegasus.config import LlmSettings
+from pegasus.errors import LlmUnavailableError
 from pegasus.pipeline.generate import build_kit_generator
 from pegasus.presets import BUILTIN_PRESETS
 from pegasus.studykit.generator import generate_kit
-from pegasus.studykit.llm import LlmUnavailableError
 from pegasus.transcription.schemas import Segment, Transcript
-from tests.support.fake_llm import FakeLlm, Reply, running_fake_llm
+from pegasus_testkit.fake_llm import FakeLlm, Reply, running_fake_llm
 
 TRANSCRIPT = Transcript(
     language="en",
@@ -52,9 +52,16 @@ def test_llm_endpoint_makes_the_kit(fake: FakeLlm) -> None:
     kit = build_kit_generator(_settings(fake))(TRANSCRIPT, BUILTIN_PRESETS["exam-prep"])
     assert kit.generator == "llm"
     assert fake.requests, "the endpoint was not called"
-    text = " ".join(s.text for s in TRANSCRIPT.segments)
+    preset = BUILTIN_PRESETS["exam-prep"]
+    # The fake answers with two cards and one question per line, more than the preset keeps.
+    assert len(kit.flashcards) == min(2 * len(TRANSCRIPT.segments), preset.flashcard_count)
+    assert kit.quiz
+    lines = {s.text for s in TRANSCRIPT.segments}
     for card in kit.flashcards:
-        assert card.source.text in text
+        assert card.source.text in lines
+    fronts = {c.front for c in kit.flashcards if c.kind == "definition"}
+    assert fronts, "the endpoint's definition cards were kept"
+    assert all(any(front in line for line in lines) for front in fronts)
 
 
 def test_failing_endpoint_fails_generation_without_fallback(fake: FakeLlm) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Recordings
-from tests.support.deployment import Api, Deployment
+from pegasus_testkit.deployment import Api, Deployment
+from pegasus_testkit.lectures import Recordings
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
+from pegasus.errors import LlmInvalidOutputError, LlmRefusedError, LlmUnavailableError
 from pegasus.presets import KIT_OUTPUTS, Preset, get_preset
-from pegasus.studykit.llm import (
-    LlmConfig,
-    LlmGenerator,
-    LlmInvalidOutputError,
-    LlmUnavailableError,
-)
+from pegasus.studykit.llm import LlmConfig, LlmGenerator
+from pegasus.studykit.llm_client import MAX_RETRY_AFTER_SECONDS
 from pegasus.studykit.schemas import Span, StudyKit
 from pegasus.transcription.schemas import Segment, Transcript
-from tests.support.fake_llm import (
+from pegasus_testkit.fake_llm import (
     INVENTED_QUOTE,
     PHANTOM_FRONT,
     FakeLlm,
     Reply,
     running_fake_llm,
 )
-from tests.support.moto_server import free_port
+from pegasus_testkit.ports import free_port
 
 TERMS = (
     "entropy",
@@ -77,14 +75,7 @@ def fake_llm() -> Iterator[FakeLlm]:
         yield fake
 
 
-class Sleeps(list[float]):
-    """Records the backoff delays instead of sleeping them."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-def generator(fake: FakeLlm, sleeps: Sleeps | None = None, **config: Any) -> LlmGenerator:
+def generator(fake: FakeLlm, **config: Any) -> LlmGenerator:
     settings: dict[str, Any] = {
         "base_url": fake.url,
         "model": "fake-model",
@@ -93,7 +84,7 @@ def generator(fake: FakeLlm, sleeps: Sleeps | None = None, **config: Any) -> Llm
         "max_retries": 2,
         **config,
     }
-    return LlmGenerator(LlmConfig(**settings), sleep=sleeps if sleeps is not None else Sleeps())
+    return LlmGenerator(LlmConfig(**settings))
 
 
 def spans(kit: StudyKit) -> list[Span]:
@@ -280,94 +271,118 @@ def test_json_violating_the_schema_is_asked_again_with_the_error_then_fails(
     assert "key_terms: Input should be a valid list" in fake_llm.requests[1].messages[-1]["content"]
 
 
-# --- unavailable ------------------------------------------------------------------------------
+# --- unavailable: one backoff policy, the queue's --------------------------------------------
 
 
-def test_timeouts_are_retried_with_backoff_then_fail(fake_llm: FakeLlm) -> None:
-    fake_llm.script(Reply.slow(5), Reply.slow(5), Reply.slow(5))
-    sleeps = Sleeps()
+def test_a_timeout_fails_transiently_at_once(fake_llm: FakeLlm) -> None:
+    fake_llm.script(Reply.slow(5))
 
+    started = time.monotonic()
     with pytest.raises(LlmUnavailableError) as caught:
-        generator(fake_llm, sleeps, timeout_seconds=0.3).generate(lecture(12), SMALL)
+        generator(fake_llm, timeout_seconds=0.3).generate(lecture(12), SMALL)
 
+    assert time.monotonic() - started < 2.5  # one timeout, no backoff sleep in the worker
     error = caught.value
     assert error.code == "generation.llm_unavailable"
-    assert not error.transient
+    assert error.transient  # the queue's retry policy runs the stage again
     assert "127.0.0.1:" in error.message
-    assert "did not answer after 3 attempts (last: no answer within 0.3 s)" in error.message
-    assert "retry later or switch to the offline generator" in error.message
-    assert len(fake_llm.requests) == 3
-    assert len(sleeps) == 2
-    assert 1 <= sleeps[0] <= 2 <= sleeps[1] <= 3  # exponential, with up to 1 s of jitter
-
-
-def test_a_429_waits_the_retry_after_then_succeeds(fake_llm: FakeLlm) -> None:
-    fake_llm.script(Reply.rate_limited(retry_after="7"))
-    sleeps = Sleeps()
-
-    kit = generator(fake_llm, sleeps).generate(lecture(12), SMALL)
-
-    assert sleeps == [7.0]
-    assert len(fake_llm.requests) == 2
-    assert len(kit.key_terms) == 5
-
-
-def test_a_429_without_retry_after_backs_off(fake_llm: FakeLlm) -> None:
-    fake_llm.script(Reply.rate_limited(), Reply.rate_limited())
-    sleeps = Sleeps()
-
-    generator(fake_llm, sleeps).generate(lecture(12), SMALL)
-
-    assert len(sleeps) == 2
-    assert 1 <= sleeps[0] <= 2 <= sleeps[1] <= 3
-
-
-def test_server_errors_exhaust_the_retries(fake_llm: FakeLlm) -> None:
-    fake_llm.script(Reply.error(500), Reply.error(502), Reply.error(503), Reply.error(500))
-    sleeps = Sleeps()
-
-    with pytest.raises(LlmUnavailableError, match=r"after 4 attempts \(last: HTTP 500\)"):
-        generator(fake_llm, sleeps, max_retries=3).generate(lecture(12), SMALL)
-
-    assert len(fake_llm.requests) == 4
-    assert len(sleeps) == 3
-    assert sleeps[0] < sleeps[1] < sleeps[2]
-
-
-def test_a_refused_request_fails_at_once(fake_llm: FakeLlm) -> None:
-    fake_llm.script(Reply.error(401))
-    sleeps = Sleeps()
-
-    with pytest.raises(LlmUnavailableError, match="refused the request \\(HTTP 401"):
-        generator(fake_llm, sleeps).generate(lecture(12), SMALL)
-
+    assert "did not answer (no answer within 0.3 s)" in error.message
+    assert "switch to the offline generator" in error.message
     assert len(fake_llm.requests) == 1
-    assert sleeps == []
 
 
-def test_nothing_listening_is_retried_then_unavailable() -> None:
-    sleeps = Sleeps()
+@pytest.mark.parametrize("status", [429, 500, 502, 503])
+def test_a_busy_or_failing_endpoint_fails_transiently_without_waiting(
+    fake_llm: FakeLlm, status: int
+) -> None:
+    fake_llm.script(Reply.error(status))
+
+    started = time.monotonic()
+    with pytest.raises(LlmUnavailableError, match=rf"did not answer \(HTTP {status}\)") as caught:
+        generator(fake_llm).generate(lecture(12), SMALL)
+
+    assert time.monotonic() - started < 2
+    assert caught.value.transient
+    assert caught.value.context["status"] == status
+    assert caught.value.context["retry_after_seconds"] is None
+    assert len(fake_llm.requests) == 1
+    # The next attempt (the queue's retry) finds the endpoint answering again.
+    assert len(generator(fake_llm).generate(lecture(12), SMALL).key_terms) == 5
+
+
+def test_a_retry_after_is_reported_as_a_capped_hint_never_slept(fake_llm: FakeLlm) -> None:
+    fake_llm.script(Reply.rate_limited(retry_after="7"), Reply.rate_limited(retry_after="86400"))
+
+    started = time.monotonic()
+    with pytest.raises(LlmUnavailableError) as first:
+        generator(fake_llm).generate(lecture(12), SMALL)
+    with pytest.raises(LlmUnavailableError) as second:
+        generator(fake_llm).generate(lecture(12), SMALL)
+
+    assert time.monotonic() - started < 2
+    assert first.value.context["retry_after_seconds"] == 7.0
+    assert "(HTTP 429, asked to wait 7 s)" in first.value.message
+    assert second.value.context["retry_after_seconds"] == MAX_RETRY_AFTER_SECONDS
+    assert len(fake_llm.requests) == 2
+
+
+def test_a_refused_request_fails_permanently(fake_llm: FakeLlm) -> None:
+    fake_llm.script(Reply.error(401))
+
+    with pytest.raises(LlmRefusedError, match="refused the request \\(HTTP 401") as caught:
+        generator(fake_llm).generate(lecture(12), SMALL)
+
+    assert caught.value.code == "generation.llm_refused"
+    assert not caught.value.transient
+    assert len(fake_llm.requests) == 1
+
+
+def test_nothing_listening_is_resent_at_once_then_unavailable() -> None:
     config = LlmConfig(
         base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", api_key=None, max_retries=1
     )
 
-    with pytest.raises(LlmUnavailableError, match="connection failed"):
-        LlmGenerator(config, sleep=sleeps).generate(lecture(12), SMALL)
+    with capture_logs() as logs, pytest.raises(LlmUnavailableError) as caught:
+        LlmGenerator(config).generate(lecture(12), SMALL)
 
-    assert len(sleeps) == 1
+    assert "connection failed: ConnectError, 2 attempts" in caught.value.message
+    assert caught.value.transient
+    assert [e["event"] for e in logs].count("studykit.llm.resending") == 1
+
+
+# --- progress -----------------------------------------------------------------------------------
+
+
+def test_progress_is_reported_before_each_model_call(fake_llm: FakeLlm) -> None:
+    reports: list[tuple[float, str, int]] = []
+
+    def on_progress(fraction: float, message: str) -> None:
+        reports.append((fraction, message, len(fake_llm.requests)))
+
+    generator(fake_llm).generate(lecture(180), get_preset("full-notes"), on_progress)
+
+    # 30 minutes in 600-second windows: three calls, each announced before it is sent.
+    assert len(fake_llm.requests) == 3
+    assert reports == [
+        (0.0, "Asking the model about part 1 of 3", 0),
+        (1 / 3, "Asking the model about part 2 of 3", 1),
+        (2 / 3, "Asking the model about part 3 of 3", 2),
+        (1.0, "Merging the model's answers for 3 parts", 3),
+    ]
 
 
 # --- the key --------------------------------------------------------------------------------
 
 
 def test_the_key_is_sent_as_a_bearer_token_and_never_logged(fake_llm: FakeLlm) -> None:
-    fake_llm.script(Reply.error(500), Reply.error(500), Reply.error(500))
+    fake_llm.script(Reply.error(500))
 
     with capture_logs() as logs, pytest.raises(LlmUnavailableError) as caught:
         generator(fake_llm, api_key=SECRET_KEY).generate(lecture(12), SMALL)
+    generator(fake_llm, api_key=SECRET_KEY).generate(lecture(12), SMALL)
 
-    assert [r.headers["authorization"] for r in fake_llm.requests] == [f"Bearer {SECRET_KEY}"] * 3
-    assert [e["event"] for e in logs].count("studykit.llm.retrying") == 2
+    assert [r.headers["authorization"] for r in fake_llm.requests] == [f"Bearer {SECRET_KEY}"] * 2
+    assert [e["event"] for e in logs].count("studykit.llm.unavailable") == 1
     assert SECRET_KEY not in repr(logs)
     assert SECRET_KEY not in str(caught.value)
     assert SECRET_KEY not in repr(caught.value.context)
@@ -389,7 +404,7 @@ def test_a_key_echoed_in_any_encoding_never_reaches_the_error_or_the_logs(
 ) -> None:
     fake_llm.script(Reply.key_echoed(401))
 
-    with capture_logs() as logs, pytest.raises(LlmUnavailableError) as caught:
+    with capture_logs() as logs, pytest.raises(LlmRefusedError) as caught:
         generator(fake_llm, api_key=AWKWARD_KEY).generate(lecture(12), SMALL)
 
     error = caught.value

@@ -25,7 +25,7 @@ from pegasus.config import (
 )
 from pegasus.errors import StorageUnavailableError
 from pegasus.observability.logging import configure_logging
-from tests.integration.test_pipeline_runner import Harness
+from tests.factories import PipelineHarness
 
 
 @pytest.fixture
@@ -46,9 +46,9 @@ def _events(stream: io.StringIO) -> list[dict[str, Any]]:
 
 
 def test_each_stage_transition_is_one_event_with_ids(
-    tmp_path: Path, log_stream: io.StringIO
+    tmp_path: Path, sqlite_url: str, log_stream: io.StringIO
 ) -> None:
-    harness = Harness(tmp_path)
+    harness = PipelineHarness(sqlite_url, tmp_path)
     harness.stages["generate"].errors = [StorageUnavailableError()]
     harness.drain()
     events = _events(log_stream)
@@ -92,7 +92,7 @@ def test_http_lines_carry_the_request_id(tmp_path: Path, log_stream: io.StringIO
             "seconds": requests[0]["seconds"],
             "request_id": "trace-42",
             "level": "info",
-            "logger": "pegasus.app",
+            "logger": "pegasus.middleware",
             "timestamp": requests[0]["timestamp"],
         }
     ]

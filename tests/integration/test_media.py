@@ -18,7 +18,7 @@ from pegasus.errors import (
 from pegasus.media.probe import MediaInfo, probe, sniff_container
 from pegasus.media.transcode import transcode_to_wav16k
 from pegasus.media.windows import wav_duration
-from tests.support.audio import (
+from pegasus_testkit.audio import (
     FORMATS,
     make_video_without_audio,
     read_wav_16k_mono,

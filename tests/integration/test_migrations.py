@@ -15,7 +15,7 @@ from pegasus.config import DatabaseSettings
 from pegasus.db.base import Base
 from pegasus.db.migrate import downgrade, upgrade
 from pegasus.db.session import build_engine
-from tests.conftest import create_postgres_database, drop_postgres_database
+from pegasus_testkit.databases import create_postgres_database, drop_postgres_database
 
 TABLES = {
     "users",

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from pegasus.accounts.service import create_token, create_user
+from pegasus.accounts.service import create_token
 from pegasus.app import create_app
 from pegasus.config import (
     DatabaseSettings,
@@ -22,12 +23,12 @@ from pegasus.config import (
     Settings,
     StorageSettings,
 )
-from pegasus.courses.service import create_course
 from pegasus.db.base import utcnow
-from pegasus.db.models import Lecture, StageRun
+from pegasus.db.models import Course
 from pegasus.db.session import unit_of_work
+from pegasus.observability.slo import DEFAULT_SLO_PATH
 from pegasus.runtime import build_runtime
-from pegasus.services import upgrade_database
+from tests.factories import make_course, make_lecture, make_stage_run, make_user
 
 WEBHOOK_SECRET = "drill-webhook-secret"
 
@@ -37,88 +38,71 @@ class Ops:
     client: TestClient
     admin: dict[str, str]
     learner: dict[str, str]
-    add_runs: Any
-    add_retried: Any
+    add_runs: Callable[[str, list[tuple[str, str | None]]], None]
+    add_retried: Callable[[str], None]
 
 
-@pytest.fixture
-def ops(tmp_path: Path) -> Iterator[Ops]:
+@contextlib.contextmanager
+def running_ops(tmp_path: Path, database_url: str, slo_file: Path | None = None) -> Iterator[Ops]:
     settings = Settings(
-        database=DatabaseSettings(url=SecretStr(f"sqlite:///{tmp_path / 'p.db'}")),
+        database=DatabaseSettings(url=SecretStr(database_url)),
         storage=StorageSettings(root=tmp_path / "objects"),
         queue=QueueSettings(url=f"sqlite:///{tmp_path / 'q.db'}"),
         server=ServerSettings(run_consumer=False),
-        ops=OpsSettings(alert_webhook_secret=SecretStr(WEBHOOK_SECRET)),
+        ops=OpsSettings(alert_webhook_secret=SecretStr(WEBHOOK_SECRET), slo_file=slo_file),
     )
     runtime = build_runtime(settings)
-    upgrade_database(runtime)
     with unit_of_work(runtime.session_factory) as session:
-        admin = create_user(session, "admin@example.org", "a long admin password", is_admin=True)
-        create_user(session, "learner@example.org", "a long learner password")
+        admin = make_user(session, "admin@example.org", admin=True)
+        make_user(session, "learner@example.org")
         admin_token = create_token(session, "admin@example.org")
         learner_token = create_token(session, "learner@example.org")
-        course_id = create_course(session, admin.id, "Ops course").id
-        owner_id = admin.id
+        course_id = make_course(session, admin, "Ops course").id
 
     def add_runs(stage: str, outcomes: list[tuple[str, str | None]]) -> None:
         """One lecture per outcome, with a finished run of ``stage``."""
         now = utcnow()
         with unit_of_work(runtime.session_factory) as session:
+            course = session.get(Course, course_id)
             for index, (status, code) in enumerate(outcomes):
-                lecture = Lecture(
-                    course_id=course_id,
-                    owner_id=owner_id,
+                lecture = make_lecture(
+                    session,
+                    course,
                     title=f"{stage} {index}",
-                    preset_key="quick-review",
                     status="failed" if status == "failed" else "succeeded",
                     finished_at=now,
                 )
-                session.add(lecture)
-                session.flush()
-                session.add(
-                    StageRun(
-                        lecture_id=lecture.id,
-                        stage=stage,
-                        attempt=1,
-                        status=status,
-                        error_code=code,
-                        error_message="it broke" if code else None,
-                        started_at=now - timedelta(seconds=2 + index),
-                        finished_at=now,
-                        queued_at=now - timedelta(seconds=10),
-                    )
+                make_stage_run(
+                    session,
+                    lecture,
+                    stage,
+                    status=status,
+                    error_code=code,
+                    seconds=2 + index,
+                    finished_at=now,
                 )
 
     def add_retried(stage: str) -> None:
         """A lecture whose first attempt failed transiently and whose second succeeded."""
         now = utcnow()
         with unit_of_work(runtime.session_factory) as session:
-            lecture = Lecture(
-                course_id=course_id,
-                owner_id=owner_id,
+            lecture = make_lecture(
+                session,
+                session.get(Course, course_id),
                 title="retried",
-                preset_key="quick-review",
                 status="succeeded",
                 finished_at=now,
             )
-            session.add(lecture)
-            session.flush()
-            for attempt, status, code in (
-                (1, "failed", "storage.unavailable"),
-                (2, "succeeded", None),
-            ):
-                session.add(
-                    StageRun(
-                        lecture_id=lecture.id,
-                        stage=stage,
-                        attempt=attempt,
-                        status=status,
-                        error_code=code,
-                        started_at=now - timedelta(seconds=1),
-                        finished_at=now,
-                        queued_at=now - timedelta(seconds=5),
-                    )
-                )
+            make_stage_run(
+                session,
+                lecture,
+                stage,
+                status="failed",
+                error_code="storage.unavailable",
+                seconds=1,
+                finished_at=now,
+            )
+            make_stage_run(session, lecture, stage, attempt=2, seconds=1, finished_at=now)
 
     with TestClient(create_app(settings, runtime)) as client:
         yield Ops(
@@ -128,6 +112,12 @@ def ops(tmp_path: Path) -> Iterator[Ops]:
             add_runs=add_runs,
             add_retried=add_retried,
         )
+
+
+@pytest.fixture
+def ops(tmp_path: Path, sqlite_url: str) -> Iterator[Ops]:
+    with running_ops(tmp_path, sqlite_url) as running:
+        yield running
 
 
 def _alert(status: str, *, stage: str = "ingest", fingerprint: str = "abc123") -> dict[str, Any]:
@@ -235,19 +225,32 @@ def test_ops_is_for_admins_only(ops: Ops) -> None:
         assert forbidden.json()["error"]["code"] == "auth.forbidden"
 
 
-def test_slo_budgets_count_final_outcomes(ops: Ops) -> None:
-    ops.add_runs("ingest", [("succeeded", None)] * 3 + [("failed", "media.corrupt")])
-    summary = ops.client.get("/api/v1/ops/summary", headers=ops.admin).json()
+def test_slo_budgets_follow_the_configured_slo_file(tmp_path: Path, sqlite_url: str) -> None:
+    # An SLO file of this test's own, with targets nobody would ship, so the budgets below
+    # can only come from reading it.
+    declared = yaml.safe_load(DEFAULT_SLO_PATH.read_text(encoding="utf-8"))
+    targets = {"ingest-success": 0.8, "generation-success": 0.9, "processing-time": 0.7}
+    for slo in declared["slos"]:
+        slo["target"] = targets[slo["name"]]
+    slo_file = tmp_path / "slo.yaml"
+    slo_file.write_text(yaml.safe_dump(declared, sort_keys=False), encoding="utf-8")
+
+    with running_ops(tmp_path, sqlite_url, slo_file) as ops:
+        ops.add_runs("ingest", [("succeeded", None)] * 9 + [("failed", "media.corrupt")])
+        summary = ops.client.get("/api/v1/ops/summary", headers=ops.admin).json()
+
     slos = {s["name"]: s for s in summary["slos"]}
-    assert set(slos) == {"ingest-success", "generation-success", "processing-time"}
+    assert {name: s["target"] for name, s in slos.items()} == targets
     ingest = slos["ingest-success"]
-    assert ingest["events"] == 4
-    assert ingest["sli"] == pytest.approx(0.75)
-    assert ingest["budget_remaining"] == pytest.approx(1 - 0.25 / 0.01)
+    assert ingest["events"] == 10
+    assert ingest["sli"] == pytest.approx(0.9)
+    # A tenth failed where a fifth may: half of the budget is spent.
+    assert ingest["budget_remaining"] == pytest.approx(1 - (1 - 0.9) / (1 - 0.8))
+    assert ingest["budget_remaining"] == pytest.approx(0.5)
     assert slos["generation-success"]["events"] == 0
     assert slos["generation-success"]["sli"] is None
     processing = slos["processing-time"]
-    assert processing["events"] == 3  # the succeeded lectures, all instantly "processed"
+    assert processing["events"] == 9  # the succeeded lectures, all instantly "processed"
     assert processing["budget_remaining"] == pytest.approx(1.0)
 
 

@@ -17,7 +17,7 @@ from pegasus.config import (
     Settings,
     StorageSettings,
 )
-from tests.support.moto_server import free_port
+from pegasus_testkit.ports import free_port
 
 ClientFactory = Callable[..., TestClient]
 
@@ -63,9 +63,10 @@ def test_unreachable_queue_is_named(client_for: ClientFactory) -> None:
     body = response.json()
     assert body["checks"]["queue"].startswith("unreachable")
     assert body["checks"]["database"] == "ok"
-    assert body["error"] == {
+    assert body["error"] == {  # the same error body as every other answer
         "code": "service.unavailable",
         "message": "Not ready: queue unreachable.",
+        "request_id": response.headers["X-Request-ID"],
     }
 
 

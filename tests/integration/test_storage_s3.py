@@ -30,7 +30,7 @@ from pegasus.storage.base import ObjectStore, StoredObject
 from pegasus.storage.factory import build_object_store
 from pegasus.storage.local import LocalObjectStore
 from pegasus.storage.s3 import S3ObjectStore
-from tests.support.moto_server import free_port
+from pegasus_testkit.ports import free_port
 
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing-secret"

@@ -4,9 +4,10 @@ names, and every export the preset names opens with a real reader."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
-import sqlite3
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -16,23 +17,16 @@ from typing import Any
 import pytest
 import srt
 import webvtt
+from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
 from pypdf import PdfReader
 
-from pegasus.presets import BUILTIN_PRESETS, KIT_OUTPUTS
+from pegasus.presets import BUILTIN_PRESETS
 from pegasus.studykit.schemas import StudyKit
-from tests.conftest import Recordings
-from tests.support.deployment import Api, Deployment
+from pegasus_testkit.deployment import Api, Deployment
+from pegasus_testkit.lectures import Recordings
+from tests.readers import read_markdown, timestamps
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
-
-KIT_FIELDS = {
-    "summary": "summary",
-    "key_terms": "key_terms",
-    "chapters": "chapters",
-    "notes": "notes",
-    "flashcards": "flashcards",
-    "quiz": "quiz",
-}
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +72,71 @@ def _process(learner: Api, course: dict[str, Any], recordings: Recordings, prese
     return lecture
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _check_markdown(body: bytes, kit: StudyKit) -> None:
+    outline = read_markdown(body.decode("utf-8"))
+    assert outline.headings[0] == (1, "Photosynthesis")
+    titles = [title for level, title in outline.headings if level == 2]
+    assert titles[-1] == "Transcript"
+    parts: dict[str, list[Any]] = {
+        "Summary": kit.summary,
+        "Chapters": kit.chapters,
+        "Key terms": kit.key_terms,
+        "Flashcards": kit.flashcards,
+        "Quiz": kit.quiz,
+    }
+    for title, items in parts.items():
+        assert (title in titles) == bool(items), title
+        if items:
+            assert len(outline.section(title).items) == len(items), title
+    if kit.flashcards:
+        cards = outline.section("Flashcards").items
+        assert [i.text for i in cards] == [f"Q: {_one_line(c.front)}" for c in kit.flashcards]
+        for item, card in zip(cards, kit.flashcards, strict=True):
+            (answer,) = item.children
+            assert timestamps(answer.text) == [(int(card.source.start), int(card.source.end))]
+    if kit.quiz:
+        assert len(outline.section("Answer key").items) == len(kit.quiz)
+
+
+def _check_anki(body: bytes, kit: StudyKit) -> None:
+    """Anki's own importer on the pipeline's package: every card and question is a note in
+    the course's deck."""
+    with tempfile.TemporaryDirectory() as tmp:
+        package = Path(tmp) / "kit.apkg"
+        package.write_bytes(body)
+        collection = Collection(str(Path(tmp) / "collection.anki2"))
+        try:
+            response = collection.import_anki_package(
+                ImportAnkiPackageRequest(
+                    package_path=str(package),
+                    options=ImportAnkiPackageOptions(merge_notetypes=True, with_scheduling=False),
+                )
+            )
+            assert len(response.log.new) == len(kit.flashcards) + len(kit.quiz)
+            assert collection.note_count() == len(kit.flashcards) + len(kit.quiz)
+            assert "Plant biology" in [d.name for d in collection.decks.all_names_and_ids()]
+            shown = " ".join(
+                collection.get_card(card_id).question()
+                for card_id in collection.find_cards("deck:*")
+            )
+        finally:
+            collection.close()
+    questions = _one_line(html.unescape(re.sub(r"<[^>]+>", " ", shown)))
+    for card in kit.flashcards:
+        if card.kind == "definition":
+            assert _one_line(card.front) in questions, card.front
+    for item in kit.quiz:
+        assert _one_line(item.question) in questions, item.question
+
+
 def _check_export(fmt: str, body: bytes, kit: StudyKit) -> None:
     """Open ``body`` with a real reader for ``fmt`` and check it holds the kit."""
     if fmt == "md":
-        assert body.decode().startswith("# Photosynthesis")
+        _check_markdown(body, kit)
     elif fmt == "json":
         assert StudyKit.model_validate(json.loads(body)["study_kit"]) == kit
     elif fmt == "srt":
@@ -98,15 +153,7 @@ def _check_export(fmt: str, body: bytes, kit: StudyKit) -> None:
         assert len(rows) == len(kit.flashcards)
         assert all(len(row) == 2 for row in rows)
     elif fmt == "apkg":
-        with tempfile.TemporaryDirectory() as tmp:
-            with zipfile.ZipFile(io.BytesIO(body)) as package:
-                name = next(n for n in package.namelist() if n.startswith("collection.anki2"))
-                package.extract(name, tmp)
-            with sqlite3.connect(Path(tmp) / name) as db:
-                notes = db.execute("SELECT count(*) FROM notes").fetchone()[0]
-                decks = json.loads(db.execute("SELECT decks FROM col").fetchone()[0])
-        assert notes == len(kit.flashcards) + len(kit.quiz)
-        assert "Plant biology" in {deck["name"] for deck in decks.values()}
+        _check_anki(body, kit)
     elif fmt == "zip":
         with zipfile.ZipFile(io.BytesIO(body)) as bundle:
             members = bundle.namelist()
@@ -132,19 +179,22 @@ def test_preset_makes_what_it_names(
         if p["key"] == key
     )
     lecture = _process(learner, course, recordings, key)
-    kit = StudyKit.model_validate(
-        learner.client.get(f"/api/v1/lectures/{lecture['id']}/kit").json()
-    )
+    document = learner.client.get(f"/api/v1/lectures/{lecture['id']}/kit").json()
+    kit = StudyKit.model_validate(document)
     transcript = learner.client.get(f"/api/v1/lectures/{lecture['id']}/transcript").json()
     spoken = " ".join(s["text"] for s in transcript["segments"])
-    for output in KIT_OUTPUTS:
-        if output == "transcript":
-            continue
-        items = getattr(kit, KIT_FIELDS[output])
-        if output in preset["outputs"]:
-            assert items, f"{key} asks for {output} but the kit has none"
+    # The kit's parts as the API returns them (its list fields), against the preset as the
+    # learner sees it: each named part is there and filled, each other part is empty.
+    parts = {name for name, value in document.items() if isinstance(value, list)}
+    parts.discard("deleted_ids")
+    named = set(preset["outputs"]) - {"transcript"}
+    assert named <= parts, f"{key} names outputs the kit does not have: {named - parts}"
+    assert len(parts) >= 6
+    for part in sorted(parts):
+        if part in named:
+            assert document[part], f"{key} asks for {part} but the kit has none"
         else:
-            assert not items, f"{key} does not ask for {output} but the kit has some"
+            assert not document[part], f"{key} does not ask for {part} but the kit has some"
     if "flashcards" in preset["outputs"]:
         assert len(kit.flashcards) <= preset["flashcard_count"]
     sources = [c.source for c in kit.flashcards] + [q.source for q in kit.quiz]

@@ -22,7 +22,7 @@ from pegasus.transcription.transcriber import (
     default_model_path,
     merge_repeated_segments,
 )
-from tests.support.audio import synthesize_speech
+from pegasus_testkit.audio import synthesize_speech
 
 TEXT = (
     "Photosynthesis converts light energy into chemical energy. "

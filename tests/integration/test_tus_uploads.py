@@ -20,8 +20,8 @@ from sqlalchemy import create_engine, select, update
 
 from pegasus.db.base import utcnow
 from pegasus.db.models import Upload
-from tests.conftest import Recordings
-from tests.support.deployment import Api, Deployment
+from pegasus_testkit.deployment import Api, Deployment
+from pegasus_testkit.lectures import Recordings
 
 TUS = {"Tus-Resumable": "1.0.0"}
 PATCH_HEADERS = {**TUS, "Content-Type": "application/offset+octet-stream"}

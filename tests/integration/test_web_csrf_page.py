@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from pegasus.web.messages import message_for
-from tests.conftest import Recordings, embedded_deployment
+from pegasus_testkit.deployment import Deployment, embedded_deployment
+from pegasus_testkit.lectures import Recordings
 from tests.support.browser import PASSWORD
-from tests.support.deployment import Deployment
 
 #: What Chromium sends with a navigation or a form post.
 BROWSER_ACCEPT = (

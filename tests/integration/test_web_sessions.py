@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import _fast_queue_env
+from pegasus_testkit.cli import run_cli
+from pegasus_testkit.deployment import Deployment, embedded_env, running
 from tests.support.browser import PASSWORD
-from tests.support.deployment import Deployment, run_cli, running
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -267,21 +267,15 @@ def test_log_in_refuses_wrong_passwords_stale_forms_and_foreign_next(
 
 @pytest.fixture
 def embedded_with(tmp_path: Path) -> dict[str, str]:
-    """Environment for an embedded server whose settings a test chooses (see _serve)."""
-    return {
-        "PEGASUS_DATABASE_URL": f"sqlite:///{tmp_path / 'pegasus.db'}",
-        "PEGASUS_STORAGE_BACKEND": "local",
-        "PEGASUS_STORAGE_ROOT": str(tmp_path / "objects"),
-        "PEGASUS_QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}",
-        "PEGASUS_SERVER_RUN_CONSUMER": "false",
-        **_fast_queue_env(),
-    }
+    """Environment for an embedded server whose settings a test chooses (see _serve), on a
+    fresh clone of the migrated template database."""
+    return {**embedded_env(tmp_path), "PEGASUS_SERVER_RUN_CONSUMER": "false"}
 
 
 @contextlib.contextmanager
 def _serve(env: dict[str, str], root: Path, **settings: str) -> Iterator[Deployment]:
     deployment = Deployment(name="embedded", env={**env, **settings}, workdir=root)
-    with running(deployment, workers=0) as started:
+    with running(deployment, workers=0, migrate=False) as started:
         yield started
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from pegasus.db.models import StageRun
-from tests.conftest import Recordings, scaled_deployment
-from tests.support.deployment import Api, Deployment
+from pegasus_testkit.deployment import Api, Deployment, scaled_deployment
+from pegasus_testkit.lectures import Recordings
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -44,15 +44,19 @@ def test_killed_worker_stage_is_taken_over(scaled: Deployment, recordings: Recor
     first_worker = scaled.workers[0]
     first_worker.kill()
     killed_at = time.monotonic()
-    scaled.start_worker()
+    second_worker = scaled.start_worker()
 
     lecture = api.wait_for(lecture_id)
     transcript = api.client.get(f"/api/v1/lectures/{lecture_id}/transcript").json()
     api.close()
-    assert transcript["segments"][-1]["end"] > 100, "the whole recording was transcribed"
     assert lecture["status"] == "succeeded", scaled.logs()
+    assert transcript["segments"][-1]["end"] > 100, "the whole recording was transcribed"
     transcribe = next(s for s in lecture["stages"] if s["stage"] == "transcribe")
-    assert transcribe["attempt"] == 2
+    assert (transcribe["attempt"], transcribe["status"], transcribe["error"]) == (
+        2,
+        "succeeded",
+        None,
+    )
     assert time.monotonic() - killed_at < 180
 
     engine = create_engine(scaled.env["PEGASUS_DATABASE_URL"])
@@ -63,10 +67,25 @@ def test_killed_worker_stage_is_taken_over(scaled: Deployment, recordings: Recor
                 .where(StageRun.lecture_id == lecture_id, StageRun.stage == "transcribe")
                 .order_by(StageRun.attempt)
             ).all()
-            assert [(r.attempt, r.status, r.error_code) for r in runs] == [
-                (1, "failed", "worker.lost"),
-                (2, "succeeded", None),
-            ]
-            assert runs[0].worker_id != runs[1].worker_id
     finally:
         engine.dispose()
+    assert [(r.attempt, r.status, r.error_code) for r in runs] == [
+        (1, "failed", "worker.lost"),
+        (2, "succeeded", None),
+    ]
+    # Worker ids are host:pid:run; the lost attempt was the killed process's, the second
+    # attempt ran in the worker started afterwards.
+    assert [_pid(r.worker_id) for r in runs] == [
+        first_worker.process.pid,
+        second_worker.process.pid,
+    ]
+    lost, retried = runs
+    assert lost.error_message
+    assert lost.finished_at is not None
+    assert retried.started_at is not None
+    assert retried.started_at >= lost.finished_at, "re-run only after the loss was recorded"
+
+
+def _pid(worker_id: str | None) -> int:
+    assert worker_id is not None
+    return int(worker_id.split(":")[-2])

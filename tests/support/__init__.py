@@ -1,1 +1,2 @@
-"""Helpers shared by Pegasus's tests (and the benchmarks): synthetic recordings and the like."""
+"""Browser helpers for the suite (browser.py); what tools share too lives in ``pegasus_testkit``
+(the other modules here re-export it for test modules not yet moved to it)."""

@@ -18,6 +18,9 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, Playwright, ViewportSize
 
+# The password of the accounts tests make (``Deployment.create_user``); ``sign_in`` uses it.
+from pegasus_testkit.deployment import PASSWORD as PASSWORD
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -40,9 +43,6 @@ NARROW_VIEWPORT: ViewportSize = {"width": 360, "height": 740}
 AXE_VERSION = "4.14.1"
 AXE_SCRIPT = Path(__file__).resolve().parent / "vendor" / f"axe-core-{AXE_VERSION}" / "axe.min.js"
 FAILING_IMPACTS = ("serious", "critical")
-
-#: The password ``sign_in`` and the tests use for accounts they make.
-PASSWORD = "correct horse battery staple"
 
 
 def launch_chromium(playwright: Playwright, extra_args: list[str] | None = None) -> Browser:

@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from pegasus.config import LlmSettings, env_var_names, settings_from_env
+from pegasus.config import ENV_PREFIX, LlmSettings, Settings, env_var_names
+
+SettingsFromEnv = Callable[[dict[str, str]], Settings]
 
 
-def test_nested_groups_read_from_prefixed_variables() -> None:
+@pytest.fixture
+def settings_from_env(monkeypatch: pytest.MonkeyPatch) -> SettingsFromEnv:
+    """Settings read from exactly ``env`` (every other PEGASUS_ variable removed)."""
+
+    def build(env: dict[str, str]) -> Settings:
+        for name in list(os.environ):
+            if name.upper().startswith(ENV_PREFIX):
+                monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return Settings()
+
+    return build
+
+
+def test_nested_groups_read_from_prefixed_variables(settings_from_env: SettingsFromEnv) -> None:
     settings = settings_from_env(
         {
             "PEGASUS_DATABASE_URL": "postgresql+psycopg://u:pw@db/pegasus",
@@ -30,7 +49,7 @@ def test_nested_groups_read_from_prefixed_variables() -> None:
     assert not settings.database.is_sqlite
 
 
-def test_defaults_are_the_embedded_column() -> None:
+def test_defaults_are_the_embedded_column(settings_from_env: SettingsFromEnv) -> None:
     settings = settings_from_env({})
     assert settings.database.is_sqlite
     assert settings.storage.backend == "local"
@@ -38,7 +57,7 @@ def test_defaults_are_the_embedded_column() -> None:
     assert settings.server.run_consumer
 
 
-def test_secret_from_file(tmp_path: Path) -> None:
+def test_secret_from_file(tmp_path: Path, settings_from_env: SettingsFromEnv) -> None:
     secret = tmp_path / "s3-secret"
     secret.write_text("  s3cr3t-value\n", encoding="utf-8")
     settings = settings_from_env({"PEGASUS_STORAGE_S3_SECRET_ACCESS_KEY_FILE": str(secret)})
@@ -46,7 +65,7 @@ def test_secret_from_file(tmp_path: Path) -> None:
     assert settings.storage.s3_secret_access_key.get_secret_value() == "s3cr3t-value"
 
 
-def test_explicit_value_wins_over_file(tmp_path: Path) -> None:
+def test_explicit_value_wins_over_file(tmp_path: Path, settings_from_env: SettingsFromEnv) -> None:
     secret = tmp_path / "s"
     secret.write_text("from-file", encoding="utf-8")
     settings = settings_from_env(
@@ -59,17 +78,19 @@ def test_explicit_value_wins_over_file(tmp_path: Path) -> None:
     assert settings.storage.s3_secret_access_key.get_secret_value() == "from-env"
 
 
-def test_unreadable_secret_file_is_a_clear_error(tmp_path: Path) -> None:
+def test_unreadable_secret_file_is_a_clear_error(
+    tmp_path: Path, settings_from_env: SettingsFromEnv
+) -> None:
     with pytest.raises(ValueError, match="PEGASUS_STORAGE_S3_SECRET_ACCESS_KEY_FILE"):
         settings_from_env({"PEGASUS_STORAGE_S3_SECRET_ACCESS_KEY_FILE": str(tmp_path / "missing")})
 
 
-def test_placeholder_secret_is_refused() -> None:
+def test_placeholder_secret_is_refused(settings_from_env: SettingsFromEnv) -> None:
     with pytest.raises(ValidationError, match="placeholder"):
         settings_from_env({"PEGASUS_STORAGE_S3_SECRET_ACCESS_KEY": "changethis"})
 
 
-def test_redacted_hides_secrets_and_database_password() -> None:
+def test_redacted_hides_secrets_and_database_password(settings_from_env: SettingsFromEnv) -> None:
     settings = settings_from_env(
         {
             "PEGASUS_DATABASE_URL": "postgresql+psycopg://pegasus:hunter22@db:5432/pegasus",
@@ -83,7 +104,7 @@ def test_redacted_hides_secrets_and_database_password() -> None:
     assert settings.redacted()["storage"]["s3_secret_access_key"] == "**********"
 
 
-def test_redacted_hides_passwords_in_every_url() -> None:
+def test_redacted_hides_passwords_in_every_url(settings_from_env: SettingsFromEnv) -> None:
     settings = settings_from_env(
         {
             "PEGASUS_QUEUE_URL": "redis://:hunter2pass@redis:6379/0",

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import sqlite3
+import tempfile
+import zipfile
+from collections.abc import Callable
+from contextlib import closing
 from datetime import timedelta
 from itertools import pairwise
+from pathlib import Path
 
+import pypdf
 import pytest
 import srt
 import webvtt
@@ -16,8 +24,9 @@ from pegasus.exports import EXPORT_FORMATS, get_format, render_export
 from pegasus.exports.json_export import render_json
 from pegasus.exports.markdown import clock, escape, render_markdown
 from pegasus.exports.subtitles import MAX_CUE_CHARS, MAX_CUE_SECONDS, render_srt, render_vtt
-from pegasus.studykit.schemas import KeyTerm, StudyKit, SummarySentence
+from pegasus.studykit.schemas import Flashcard, KeyTerm, Span, StudyKit, SummarySentence
 from pegasus.transcription.schemas import Segment, Transcript, Word
+from tests.readers import read_markdown, timestamps
 
 PHRASES = [
     "Photosynthesis is how plants turn light into sugar.",
@@ -85,42 +94,93 @@ def one_line(text: str) -> str:
 # --- formats -------------------------------------------------------------------------------
 
 
-def test_export_formats_have_extension_and_media_type() -> None:
-    assert {k: (f.extension, f.content_type) for k, f in EXPORT_FORMATS.items()} == {
-        "md": ("md", "text/markdown; charset=utf-8"),
-        "json": ("json", "application/json"),
-        "srt": ("srt", "application/x-subrip; charset=utf-8"),
-        "vtt": ("vtt", "text/vtt; charset=utf-8"),
-        "pdf": ("pdf", "application/pdf"),
-        "apkg": ("apkg", "application/apkg"),
-        "csv": ("csv", "text/csv; charset=utf-8"),
-        "zip": ("zip", "application/zip"),
-    }
-    assert get_format("vtt") is EXPORT_FORMATS["vtt"]
+TITLE = "Biologie für alle"
+
+
+def kit_with_cards() -> StudyKit:
+    card = Flashcard(
+        id="card-chlorophyll",
+        kind="definition",
+        front="chlorophyll",
+        back="the green pigment that absorbs the light",
+        source=Span(start=2.8, end=5.6, text=PHRASES[1]),
+    )
+    return sample_kit().model_copy(update={"flashcards": [card]})
+
+
+def _anki_notes(data: bytes) -> int:
+    with zipfile.ZipFile(io.BytesIO(data)) as package, tempfile.TemporaryDirectory() as tmp:
+        name = next(n for n in package.namelist() if n.startswith("collection.anki2"))
+        package.extract(name, tmp)
+        with closing(sqlite3.connect(Path(tmp) / name)) as db:
+            (count,) = db.execute("SELECT count(*) FROM notes").fetchone()
+    return int(count)
+
+
+def _pdf_text(data: bytes) -> str:
+    return " ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages)
+
+
+#: Written out by hand, keyed by media type (not by Pegasus's format table): how a reader
+#: of that type opens the file, and what it must find there for this module's lecture.
+READERS: dict[str, Callable[[bytes], object]] = {
+    "text/markdown": lambda d: read_markdown(d.decode("utf-8")).headings[0] == (1, TITLE),
+    "application/json": lambda d: json.loads(d)["title"] == TITLE,
+    "application/x-subrip": lambda d: (
+        [one_line(c.content) for c in srt.parse(d.decode())] == PHRASES
+    ),
+    "text/vtt": lambda d: (
+        [one_line(c.text) for c in webvtt.from_buffer(io.StringIO(d.decode())).captions] == PHRASES
+    ),
+    "application/pdf": lambda d: TITLE in _pdf_text(d),
+    "application/apkg": lambda d: _anki_notes(d) == 1,
+    "text/csv": lambda d: (
+        list(csv.reader(io.StringIO(d.decode("utf-8"))))
+        == [["chlorophyll", "the green pigment that absorbs the light"]]
+    ),
+    "application/zip": lambda d: len(zipfile.ZipFile(io.BytesIO(d)).namelist()) > 1,
+}
+
+
+@pytest.mark.parametrize("key", sorted(EXPORT_FORMATS))
+def test_each_format_renders_a_file_its_media_type_reader_opens(key: str) -> None:
+    export_format = get_format(key)
+    media_type, _, parameters = export_format.content_type.partition(";")
+    assert media_type in READERS, f"{key}: no reader for {media_type}; add one above"
+
+    data = render_export(key, title=TITLE, transcript=short_lecture(), kit=kit_with_cards())
+
+    assert READERS[media_type](data) is True, f"{key} did not read back as {media_type}"
+    if "charset=utf-8" in parameters.replace(" ", ""):
+        data.decode("utf-8")  # raises if the declared charset is wrong
+
+
+def test_the_zip_holds_each_other_format_under_its_extension() -> None:
+    data = render_export("zip", title=TITLE, transcript=short_lecture(), kit=kit_with_cards())
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    assert {name.rsplit(".", 1)[0] for name in members} == {"Biologie_fur_alle"}
+    by_extension = {name.rsplit(".", 1)[1]: body for name, body in members.items()}
+    assert set(by_extension) == {"md", "json", "srt", "vtt", "pdf", "apkg", "csv"}
+    for key, export_format in EXPORT_FORMATS.items():
+        if key == "zip":
+            continue
+        media_type = export_format.content_type.split(";")[0]
+        assert READERS[media_type](by_extension[export_format.extension]) is True, key
 
 
 @pytest.mark.parametrize("key", ["docx", "", "MD", "zip "])
-def test_unknown_format_names_the_valid_ones(key: str) -> None:
-    with pytest.raises(NotFoundError, match="md, json, srt, vtt, pdf, apkg, csv, zip"):
+def test_unknown_format_names_exactly_the_formats_that_render(key: str) -> None:
+    with pytest.raises(NotFoundError) as caught:
         get_format(key)
+    listed = caught.value.message.rsplit(":", 1)[1].strip(" .").split(", ")
+    # What Pegasus offers, written out; the message must name each and nothing else.
+    assert sorted(listed) == ["apkg", "csv", "json", "md", "pdf", "srt", "vtt", "zip"]
+    for name in listed:
+        assert render_export(name, title="t", transcript=short_lecture(), kit=kit_with_cards())
     with pytest.raises(NotFoundError):
         render_export(key, title="t", transcript=short_lecture(), kit=None)
-
-
-@pytest.mark.parametrize("fmt", ["md", "json", "srt", "vtt"])
-def test_render_export_returns_utf8_bytes_of_the_renderer(fmt: str) -> None:
-    transcript = short_lecture()
-    kit = sample_kit()
-    expected = {
-        "md": render_markdown("Biologie für alle", transcript, kit),
-        "json": render_json("Biologie für alle", transcript, kit),
-        "srt": render_srt(transcript),
-        "vtt": render_vtt(transcript),
-    }[fmt]
-
-    data = render_export(fmt, title="Biologie für alle", transcript=transcript, kit=kit)
-
-    assert data == expected.encode("utf-8")
 
 
 # --- SRT and WebVTT ------------------------------------------------------------------------
@@ -290,17 +350,27 @@ def test_json_keeps_unicode_and_is_indented() -> None:
 
 def test_markdown_has_title_summary_terms_and_timestamped_transcript() -> None:
     transcript = short_lecture()
+    kit = sample_kit()
 
-    text = render_markdown("Photosynthesis 101", transcript, sample_kit())
+    outline = read_markdown(render_markdown("Photosynthesis 101", transcript, kit))
 
-    assert text.startswith("# Photosynthesis 101\n")
-    assert "**Duration:** 00:11" in text
-    assert f"## Summary\n\n- {PHRASES[0]} [00:00]\n" in text
-    assert f"## Key terms\n\n- **chlorophyll** [01:05] — {PHRASES[1]}\n" in text
-    assert "## Transcript" in text
-    for segment in transcript.segments:
-        assert f"**[{clock(segment.start)}]** {segment.text}\n" in text
-    assert text.index("## Summary") < text.index("## Key terms") < text.index("## Transcript")
+    assert outline.headings == [
+        (1, "Photosynthesis 101"),
+        (2, "Summary"),
+        (2, "Key terms"),
+        (2, "Transcript"),
+    ]
+    assert outline.sections[0].paragraphs == ["Duration: 00:11 · Language: en"]
+    assert [
+        (i.text.split(" [")[0], timestamps(i.text)) for i in outline.section("Summary").items
+    ] == [(s.text, [(int(s.start), None)]) for s in kit.summary]
+    (term,) = outline.section("Key terms").items
+    assert term.strong == ["chlorophyll"]
+    assert timestamps(term.text) == [(65, None)]  # first heard at 65.2 s
+    assert term.text.endswith(PHRASES[1])
+    assert [
+        (timestamps(p), p.split("] ", 1)[1]) for p in outline.section("Transcript").paragraphs
+    ] == [([(int(s.start), None)], s.text) for s in transcript.segments]
 
 
 def test_markdown_leaves_out_empty_sections() -> None:
@@ -310,20 +380,27 @@ def test_markdown_leaves_out_empty_sections() -> None:
 
 
 def test_markdown_without_kit_still_has_the_transcript() -> None:
-    text = render_markdown("Plain", short_lecture(), StudyKit(preset="x", summary=[], key_terms=[]))
+    outline = read_markdown(
+        render_markdown("Plain", short_lecture(), StudyKit(preset="x", summary=[], key_terms=[]))
+    )
 
-    assert "## Summary" not in text
-    assert "## Key terms" not in text
-    assert "**[00:00]** Photosynthesis is how plants turn light into sugar." in text
+    assert outline.headings == [(1, "Plain"), (2, "Transcript")]
+    assert outline.section("Transcript").paragraphs[0] == (
+        "[00:00] Photosynthesis is how plants turn light into sugar."
+    )
 
 
 def test_markdown_escapes_user_text() -> None:
-    transcript = transcript_of(Segment(start=0.0, end=2.0, text="Use *args and [links](x) <b>"))
+    title = "Intro *to* [biology]_ # 1"
+    said = "Use *args and [links](x) <b> | `code` ~~no~~"
+    transcript = transcript_of(Segment(start=0.0, end=2.0, text=said))
 
-    text = render_markdown("Intro *to* [biology]_", transcript, None)
+    outline = read_markdown(render_markdown(title, transcript, None))
 
-    assert text.startswith("# Intro \\*to\\* \\[biology\\]\\_\n")
-    assert "Use \\*args and \\[links\\](x) \\<b\\>" in text
+    # A Markdown reader shows the learner's text exactly: no emphasis, link, HTML or code.
+    assert outline.headings == [(1, title), (2, "Transcript")]
+    assert outline.section("Transcript").paragraphs == [f"[00:00] {said}"]
+    assert outline.links == []
     assert escape("a|b`c") == "a\\|b\\`c"
 
 

@@ -18,11 +18,11 @@ import srt
 import webvtt
 from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
 
-from pegasus.exports import EXPORT_FORMATS, render_export
+from pegasus.exports import render_export
 from pegasus.exports.anki import cloze_text, render_apkg, stable_id
 from pegasus.exports.bundle import safe_stem
 from pegasus.exports.csv_export import render_csv
-from pegasus.exports.markdown import render_markdown
+from pegasus.exports.markdown import clock, render_markdown
 from pegasus.exports.pdf import DEFAULT_FONT_DIRS, render_pdf, transliterate
 from pegasus.studykit.schemas import (
     Chapter,
@@ -36,6 +36,7 @@ from pegasus.studykit.schemas import (
     SummarySentence,
 )
 from pegasus.transcription.schemas import Segment, Transcript
+from tests.readers import TIMESTAMP, read_markdown, timestamps
 
 TITLE = "Photosynthesis: light & the Calvin cycle"
 COURSE = "Biology 101 — Plants"
@@ -191,74 +192,133 @@ def empty_kit() -> StudyKit:
 
 
 def test_markdown_has_every_section_in_order() -> None:
-    text = render_markdown(TITLE, lecture(), full_kit())
+    kit = full_kit()
 
-    headings = [line for line in text.splitlines() if line.startswith("## ")]
-    assert headings == [
-        "## Summary",
-        "## Chapters",
-        "## Notes",
-        "## Key terms",
-        "## Flashcards",
-        "## Quiz",
-        "## Answer key",
-        "## Transcript",
+    outline = read_markdown(render_markdown(TITLE, lecture(), kit))
+
+    assert outline.headings == [
+        (1, TITLE),
+        (2, "Summary"),
+        (2, "Chapters"),
+        (2, "Notes"),
+        *[(3, f"{n.heading} [{clock(kit.chapters[n.chapter].start)}]") for n in kit.notes],
+        (2, "Key terms"),
+        (2, "Flashcards"),
+        (2, "Quiz"),
+        (2, "Answer key"),
+        (2, "Transcript"),
     ]
-    assert f"## Chapters\n\n1. Light and pigments [00:00{DASH}02:00]\n" in text
-    assert f"3. The Calvin cycle [04:20{DASH}06:00]\n" in text
+    assert outline.links == [], "learner text must never turn into links"
+    chapters = outline.section("Chapters").items
+    assert [(i.number, TIMESTAMP.sub("", i.text).strip()) for i in chapters] == [
+        (c.index + 1, c.title) for c in kit.chapters
+    ]
+    assert [timestamps(i.text) for i in chapters] == [
+        [(int(c.start), int(c.end))] for c in kit.chapters
+    ]
+    summary = outline.section("Summary").items
+    assert [(i.text.split(" [")[0], timestamps(i.text)) for i in summary] == [
+        (s.text, [(int(s.start), None)]) for s in kit.summary
+    ]
+    transcript = outline.section("Transcript").paragraphs
+    assert [(timestamps(p), p.split("] ", 1)[1]) for p in transcript] == [
+        ([(int(start), None)], text) for start, _, text in LINES
+    ]
 
 
 def test_markdown_notes_have_a_heading_per_chapter_with_timed_bullets() -> None:
-    text = render_markdown(TITLE, lecture(), full_kit())
+    kit = full_kit()
 
-    assert (
-        "### Light and pigments [00:00]\n\n"
-        "- Plants turn light into sugar. [00:10]\n"
-        "- Chlorophyll absorbs red and blue light. [00:25]\n"
-    ) in text
-    assert "### The light reactions [02:00]\n\n- Water is split; O2 is released. [02:29]\n" in text
+    outline = read_markdown(render_markdown(TITLE, lecture(), kit))
+
+    for note in kit.notes:
+        section = outline.section(note.heading)
+        assert section.level == 3
+        assert timestamps(section.title) == [(int(kit.chapters[note.chapter].start), None)]
+        assert [(i.number, i.text.split(" [")[0], timestamps(i.text)) for i in section.items] == [
+            (None, b.text, [(int(b.source.start), None)]) for b in note.bullets
+        ]
 
 
 def test_markdown_key_terms_give_the_definition_and_when_it_is_explained() -> None:
-    text = render_markdown(TITLE, lecture(), full_kit())
+    kit = full_kit()
 
-    assert "- **chlorophyll** [00:25] — the green pigment that absorbs red and blue light\n" in text
+    items = read_markdown(render_markdown(TITLE, lecture(), kit)).section("Key terms").items
+
+    assert [i.strong for i in items] == [[t.term] for t in kit.key_terms]
+    for item, term in zip(items, kit.key_terms, strict=True):
+        assert timestamps(item.text) == [(int(term.first_start), None)]
+        assert item.text.endswith(f"\u2014 {term.definition}")
 
 
 def test_markdown_flashcards_and_quiz_with_lettered_options_and_answer_key() -> None:
-    text = render_markdown(TITLE, lecture(), full_kit())
+    kit = full_kit()
 
-    assert (
-        "1. **Q:** photosynthesis\n"
-        f"   - **A:** the process by which plants turn light into sugar [00:10{DASH}00:24]\n"
-    ) in text
-    assert "4. **Q:** The light reactions happen in the \\[...\\].\n" in text
-    assert (
-        "1. Which pigment absorbs red and blue light? [00:25]\n"
-        "   - **A.** Rubisco\n"
-        "   - **B.** Chlorophyll\n"
-        "   - **C.** NADPH\n"
-        "   - **D.** Glucose\n"
-    ) in text
-    answer_key = text[text.index("## Answer key") : text.index("## Transcript")]
-    assert answer_key.splitlines()[2:4] == [
-        "1. **B** (Chlorophyll) — Chlorophyll is the green pigment that absorbs the light.",
-        "2. **C** (Rubisco) — Rubisco fixes carbon dioxide to RuBP in the Calvin cycle.",
+    outline = read_markdown(render_markdown(TITLE, lecture(), kit))
+
+    cards = outline.section("Flashcards").items
+    assert [(i.number, i.text) for i in cards] == [
+        (n, f"Q: {c.front}") for n, c in enumerate(kit.flashcards, 1)
     ]
-    assert (
-        "Chlorophyll is the green pigment"
-        not in text[: text.index("## Answer key")].split("## Quiz")[1]
-    )
+    for item, flashcard in zip(cards, kit.flashcards, strict=True):
+        (answer,) = item.children
+        assert answer.strong == ["A:"]
+        assert answer.text.split(" [")[0] == f"A: {flashcard.back}"
+        assert timestamps(answer.text) == [(int(flashcard.source.start), int(flashcard.source.end))]
+    quiz = outline.section("Quiz").items
+    assert [(i.number, i.text.split(" [")[0]) for i in quiz] == [
+        (n, q.question) for n, q in enumerate(kit.quiz, 1)
+    ]
+    for item, question in zip(quiz, kit.quiz, strict=True):
+        assert timestamps(item.text) == [(int(question.source.start), None)]
+        assert [o.text for o in item.children] == [
+            f"{letter}. {option}" for letter, option in zip("ABCD", question.options, strict=True)
+        ]
+        # The answer is not given away next to the question.
+        assert question.explanation not in " ".join(o.text for o in item.children)
+    answers = outline.section("Answer key").items
+    assert [(i.number, i.text) for i in answers] == [
+        (
+            n,
+            f"{'ABCD'[q.answer_index]} ({q.options[q.answer_index]}) \u2014 {q.explanation}",
+        )
+        for n, q in enumerate(kit.quiz, 1)
+    ]
+
+
+def test_markdown_keeps_answers_under_their_question_past_the_ninth() -> None:
+    # "10. " is one character wider than "9. ": nested answers and options must follow it.
+    base = full_kit()
+    cards = [
+        base.flashcards[0].model_copy(update={"id": f"c{n}", "front": f"term {n}"})
+        for n in range(1, 13)
+    ]
+    questions = [
+        base.quiz[0].model_copy(update={"id": f"q{n}", "question": f"Question {n}?"})
+        for n in range(1, 12)
+    ]
+    kit = base.model_copy(update={"flashcards": cards, "quiz": questions})
+
+    outline = read_markdown(render_markdown(TITLE, lecture(), kit))
+
+    items = outline.section("Flashcards").items
+    assert [(i.number, i.text) for i in items] == [(n, f"Q: term {n}") for n in range(1, 13)]
+    assert all([a.strong for a in i.children] == [["A:"]] for i in items)
+    quiz = outline.section("Quiz").items
+    assert [i.number for i in quiz] == list(range(1, 12))
+    assert all(len(i.children) == 4 for i in quiz)
 
 
 def test_markdown_leaves_out_the_sections_a_kit_does_not_have() -> None:
     kit = empty_kit().model_copy(update={"flashcards": full_kit().flashcards[:1]})
 
-    text = render_markdown(TITLE, lecture(), kit)
+    outline = read_markdown(render_markdown(TITLE, lecture(), kit))
 
-    assert "## Flashcards" in text
-    for missing in ("Summary", "Chapters", "Notes", "Key terms", "Quiz", "Answer key"):
-        assert f"## {missing}\n" not in text
+    assert [title for level, title in outline.headings if level == 2] == [
+        "Flashcards",
+        "Transcript",
+    ]
+    assert len(outline.section("Flashcards").items) == 1
 
 
 # --- PDF -----------------------------------------------------------------------------------
@@ -613,14 +673,17 @@ def test_zip_holds_every_other_format_and_each_reads_back() -> None:
         assert archive.testzip() is None
         members = {name: archive.read(name) for name in archive.namelist()}
     stem = "Photosynthesis_light_the_Calvin_cycle"
+    # Written out: what a learner who downloads "everything" should find, in this order.
     assert list(members) == [
-        f"{stem}.{f.extension}" for k, f in EXPORT_FORMATS.items() if k != "zip"
+        f"{stem}.{ext}" for ext in ("md", "json", "srt", "vtt", "pdf", "apkg", "csv")
     ]
     assert all(members.values())
     document = json.loads(members[f"{stem}.json"])
     assert document["title"] == TITLE
     assert StudyKit.model_validate(document["study_kit"]) == kit
-    assert members[f"{stem}.md"].decode("utf-8").startswith("# Photosynthesis: light & the")
+    outline = read_markdown(members[f"{stem}.md"].decode("utf-8"))
+    assert outline.headings[0] == (1, TITLE)
+    assert outline.section("Answer key").items
     spoken = " ".join(text for _, _, text in LINES)
     cues = srt.parse(members[f"{stem}.srt"].decode("utf-8"))
     assert one_line(" ".join(c.content for c in cues)) == spoken

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
 from pegasus.courses.schemas import CourseCreate, PresetCreate
-from pegasus.exports.formats import EXPORT_FORMATS as WRITTEN_FORMATS
-from pegasus.presets import EXPORT_FORMATS, KIT_OUTPUTS
-from pegasus.schemas_types import VISIBLE_PATTERN, VisibleStr
+from pegasus.presets import EXPORT_KEYS, KIT_OUTPUTS
+from pegasus.schemas_types import (
+    LAST_INVISIBLE_CODE_POINT,
+    VISIBLE_PATTERN,
+    VisibleStr,
+    invisible_code_points,
+)
 
 
 class Named(BaseModel):
@@ -63,11 +68,14 @@ def test_preset_counts_refuse_booleans_and_strings(field: str) -> None:
 def test_preset_outputs_and_exports_are_enumerations() -> None:
     schema = PresetCreate.model_json_schema()
     assert schema["properties"]["outputs"]["items"]["enum"] == list(KIT_OUTPUTS)
-    assert schema["properties"]["exports"]["items"]["enum"] == list(EXPORT_FORMATS)
+    assert schema["properties"]["exports"]["items"]["enum"] == list(EXPORT_KEYS)
     # Other values reach the service, which refuses them naming the value (422).
     made = PresetCreate.model_validate({"name": "Lab", "outputs": ["essay"], "exports": ["x"]})
     assert (made.outputs, made.exports) == (["essay"], ["x"])
 
 
-def test_preset_export_keys_are_the_formats_pegasus_writes() -> None:
-    assert list(EXPORT_FORMATS) == list(WRITTEN_FORMATS)
+def test_no_invisible_character_lies_beyond_the_scanned_range() -> None:
+    # VISIBLE_PATTERN scans only up to LAST_INVISIBLE_CODE_POINT; every later code point
+    # must be visible, or the pattern would accept text made only of it.
+    assert invisible_code_points(sys.maxunicode) == invisible_code_points()
+    assert max(invisible_code_points()) == LAST_INVISIBLE_CODE_POINT

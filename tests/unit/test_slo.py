@@ -9,15 +9,18 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
+from pegasus.errors import SloFileError
+from pegasus.observability.metrics import PipelineMetrics
 from pegasus.observability.slo import (
     BURN_RATE_TIERS,
     DEFAULT_RULES_PATH,
     DEFAULT_SLO_PATH,
-    LECTURE_PROCESSING_BUCKETS,
+    HISTOGRAM_BUCKETS,
     RUNBOOK_BASE_URL,
     Slo,
-    SloFileError,
     burn_rate,
     error_ratio_threshold,
     is_up_to_date,
@@ -109,8 +112,39 @@ def test_committed_slo_file_declares_the_three_launch_slos() -> None:
     assert all(slo.rationale.strip() for slo in slos.values())
 
 
-def test_lecture_processing_buckets_are_the_exported_histogram_buckets() -> None:
-    assert LECTURE_PROCESSING_BUCKETS == (30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200)
+def _exported_buckets(histogram: str, observed: list[float]) -> dict[float, float]:
+    """The cumulative ``le`` buckets of ``histogram`` as the metrics endpoint exposes them,
+    after observing ``observed`` (read back from the exposition text)."""
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics(registry)
+    for seconds in observed:
+        metrics.lecture_processing.observe(seconds)
+    text = generate_latest(registry).decode("utf-8")
+    return {
+        float(sample.labels["le"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == f"{histogram}_bucket"
+    }
+
+
+def test_every_latency_slo_threshold_is_a_bucket_the_exporter_really_has() -> None:
+    # The committed file, read as plain YAML: the thresholds operators chose.
+    declared = yaml.safe_load(SLO_FILE.read_text(encoding="utf-8"))["slos"]
+    thresholds = [
+        (slo["sli"]["threshold"]["histogram"], float(slo["sli"]["threshold"]["le_seconds"]))
+        for slo in declared
+        if "threshold" in slo["sli"]
+    ]
+    assert thresholds == [("pegasus_lecture_processing_seconds", 1200.0)]
+    for histogram, le in thresholds:
+        # One lecture just inside the objective, one just outside it.
+        buckets = _exported_buckets(histogram, [le - 1, le + 1])
+        assert le in buckets, f"{histogram} has no le={le} bucket: {sorted(buckets)}"
+        assert buckets[le] == 1, "the lecture inside the threshold counts as good"
+        assert buckets[float("inf")] == 2
+        # The validator accepts exactly the boundaries the exporter has.
+        assert set(HISTOGRAM_BUCKETS[histogram]) == set(buckets) - {float("inf")}
 
 
 def test_a_valid_file_loads(tmp_path: Path) -> None:

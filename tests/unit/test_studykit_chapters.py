@@ -13,7 +13,7 @@ from pegasus.studykit.chapters import MIN_SECONDS, cue_strength, segment
 from pegasus.studykit.schemas import Chapter, StudyKit
 from pegasus.studykit.text import timed_sentences
 from pegasus.transcription.schemas import Transcript
-from tests.unit.test_studykit import (
+from tests.transcripts import (
     GEOLOGY,
     GEOLOGY_SENTENCES,
     LECTURE,

@@ -8,7 +8,7 @@ from pegasus.presets import get_preset
 from pegasus.studykit import generate_kit
 from pegasus.studykit.definitions import find_definition
 from pegasus.studykit.text import term_key, timed_sentences
-from tests.unit.test_studykit import GEOLOGY_SENTENCES, LECTURE, make_transcript, terms_of
+from tests.transcripts import GEOLOGY_SENTENCES, LECTURE, make_transcript, terms_of
 
 
 def definition_of(term: str, *sentences: str) -> str | None:

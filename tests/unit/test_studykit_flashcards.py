@@ -12,7 +12,7 @@ from pegasus.studykit import StudyKit, generate_kit
 from pegasus.studykit.flashcards import BLANK
 from pegasus.studykit.ids import stable_id
 from pegasus.transcription.schemas import Transcript
-from tests.unit.test_studykit import GEOLOGY_SENTENCES, make_transcript, terms_of
+from tests.transcripts import GEOLOGY_SENTENCES, make_transcript, terms_of
 
 FULL = get_preset("full-notes")
 

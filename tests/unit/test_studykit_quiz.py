@@ -11,7 +11,7 @@ from pegasus.studykit import StudyKit, generate_kit
 from pegasus.studykit.schemas import QuizItem
 from pegasus.studykit.text import term_key
 from pegasus.transcription.schemas import Transcript
-from tests.unit.test_studykit import GEOLOGY_SENTENCES, make_transcript
+from tests.transcripts import GEOLOGY_SENTENCES, make_transcript
 
 FULL = get_preset("full-notes")
 

@@ -14,7 +14,7 @@ from pegasus.studykit import StudyKit, generate_kit
 from pegasus.studykit.schemas import Span
 from pegasus.studykit.text import strip_fillers
 from pegasus.transcription.schemas import Segment, Transcript, Word
-from tests.unit.test_studykit import GEOLOGY, GEOLOGY_SENTENCES, make_transcript
+from tests.transcripts import GEOLOGY, GEOLOGY_SENTENCES, make_transcript
 
 FULL = get_preset("full-notes")
 

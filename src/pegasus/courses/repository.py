@@ -20,12 +20,6 @@ def courses_of(session: Session, owner_id: str) -> Sequence[Course]:
     ).all()
 
 
-def builtin_presets(session: Session) -> Sequence[Preset]:
-    return session.scalars(
-        select(Preset).where(Preset.is_builtin.is_(True)).order_by(Preset.key)
-    ).all()
-
-
 def preset_by_key(session: Session, key: str) -> Preset | None:
     return session.get(Preset, key)
 

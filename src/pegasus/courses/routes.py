@@ -30,7 +30,7 @@ def get_course(course_id: str, user: UserDep, session: SessionDep) -> CourseOut:
 
 @router.get("/presets", response_model=list[PresetOut], summary="The built-in presets")
 def list_presets(user: UserDep, session: SessionDep) -> list[PresetOut]:
-    return [PresetOut.from_preset(p) for p in service.list_presets(session)]
+    return [PresetOut.model_validate(p) for p in service.list_presets(session)]
 
 
 @router.get(
@@ -40,7 +40,7 @@ def list_presets(user: UserDep, session: SessionDep) -> list[PresetOut]:
 )
 def list_course_presets(course_id: str, user: UserDep, session: SessionDep) -> list[PresetOut]:
     course = service.get_course(session, user.id, course_id)
-    return [PresetOut.from_preset(p) for p in service.list_presets(session, course.id)]
+    return [PresetOut.model_validate(p) for p in service.list_presets(session, course.id)]
 
 
 @router.post(
@@ -52,15 +52,5 @@ def list_course_presets(course_id: str, user: UserDep, session: SessionDep) -> l
 def create_course_preset(
     course_id: str, body: PresetCreate, user: UserDep, session: SessionDep
 ) -> PresetOut:
-    spec = service.PresetSpec(
-        name=body.name,
-        description=body.description,
-        outputs=tuple(body.outputs),
-        exports=tuple(body.exports),
-        summary_sentences=body.summary_sentences,
-        key_term_count=body.key_term_count,
-        flashcard_count=body.flashcard_count,
-        quiz_count=body.quiz_count,
-        glossary=tuple(body.glossary),
-    )
-    return PresetOut.from_preset(service.create_course_preset(session, user.id, course_id, spec))
+    preset = service.create_course_preset(session, user.id, course_id, body)
+    return PresetOut.model_validate(preset)

@@ -7,13 +7,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pegasus.presets import EXPORT_FORMATS, KIT_OUTPUTS, ExportKey, KitOutput, Preset
+from pegasus.presets import EXPORT_KEYS, KIT_OUTPUTS, ExportKey, KitOutput
 from pegasus.schemas_types import Count, VisibleStr
 
 #: Request enumerations: the schema lists the values; the service refuses others with a
 #: message that names them (422 ``request.invalid``), which a bare enum error would not.
 OutputName = Annotated[str, Field(json_schema_extra={"enum": list(KIT_OUTPUTS)})]
-ExportName = Annotated[str, Field(json_schema_extra={"enum": list(EXPORT_FORMATS)})]
+ExportName = Annotated[str, Field(json_schema_extra={"enum": list(EXPORT_KEYS)})]
 
 
 class CourseCreate(BaseModel):
@@ -29,6 +29,10 @@ class CourseOut(BaseModel):
 
 
 class PresetOut(BaseModel):
+    """A ``pegasus.presets.Preset`` as the API shows it (``PresetOut.model_validate(preset)``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     key: str
     name: str
     description: str
@@ -41,30 +45,15 @@ class PresetOut(BaseModel):
     glossary: list[str]
     course_id: str | None
 
-    @classmethod
-    def from_preset(cls, preset: Preset) -> PresetOut:
-        return cls(
-            key=preset.key,
-            name=preset.name,
-            description=preset.description,
-            outputs=[o for o in KIT_OUTPUTS if o in preset.outputs],
-            exports=[e for e in EXPORT_FORMATS if e in preset.exports],
-            summary_sentences=preset.summary_sentences,
-            key_term_count=preset.key_term_count,
-            flashcard_count=preset.flashcard_count,
-            quiz_count=preset.quiz_count,
-            glossary=list(preset.glossary),
-            course_id=preset.course_id,
-        )
-
 
 def _default_exports() -> list[str]:
     return ["md", "json", "srt", "vtt"]
 
 
 class PresetCreate(BaseModel):
-    """A course's own preset; counts are how many of each item to make (integers, never
-    booleans: ``false`` is refused, not read as 0)."""
+    """A course's own preset (the fields of ``pegasus.presets.Preset`` a learner chooses);
+    counts are how many of each item to make (integers, never booleans: ``false`` is
+    refused, not read as 0)."""
 
     name: VisibleStr = Field(min_length=1, max_length=100, examples=["Lab review"])
     description: str = Field(default="", max_length=500)

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy.orm import Session
 
 from pegasus.courses import repository
+from pegasus.courses.schemas import PresetCreate
 from pegasus.db.base import new_id
 from pegasus.db.models import Course
 from pegasus.db.models import Preset as PresetRow
-from pegasus.errors import (
-    QUOTED_VALUE_CHARS,
-    InvalidRequestError,
-    NotFoundError,
-    UnknownPresetError,
-    quoted,
-)
-from pegasus.presets import BUILTIN_PRESETS, EXPORT_FORMATS, KIT_OUTPUTS, Preset, get_preset
+from pegasus.errors import InvalidRequestError, NotFoundError
+from pegasus.presets import BUILTIN_PRESETS, EXPORT_KEYS, KIT_OUTPUTS, Preset, get_preset
 
 
 def create_course(session: Session, owner_id: str, name: str) -> Course:
@@ -45,82 +39,58 @@ def get_course(session: Session, owner_id: str, course_id: str) -> Course:
 
 
 def list_presets(session: Session, course_id: str | None = None) -> list[Preset]:
-    """The built-in presets, then the course's own (when ``course_id`` is given)."""
-    rows = list(repository.builtin_presets(session))
-    if course_id is not None:
-        rows += repository.course_presets(session, course_id)
-    return [_to_preset(row) for row in rows]
+    """The built-in presets in catalogue order, then the course's own (when ``course_id``
+    is given) in the order they were made."""
+    own = _course_presets(session, course_id) if course_id is not None else []
+    return [*BUILTIN_PRESETS.values(), *own]
 
 
 def resolve_preset(session: Session, key: str, *, course_id: str | None = None) -> Preset:
-    """The preset called ``key``: a built-in, or one of ``course_id``'s own presets.
-
-    ``UnknownPresetError`` names the valid ones otherwise (another course's preset is
-    unknown here, as if it did not exist)."""
-    row = repository.preset_by_key(session, key)
-    if row is None or (row.course_id is not None and row.course_id != course_id):
-        if row is None and key in BUILTIN_PRESETS:
-            return get_preset(key)  # a built-in not yet synced into the table
-        valid = ", ".join(p.key for p in list_presets(session, course_id)) or ", ".join(
-            sorted(BUILTIN_PRESETS)
-        )
-        raise UnknownPresetError(
-            f"There is no preset called {quoted(key)}. Choose one of: {valid}.",
-            preset=key[:QUOTED_VALUE_CHARS],
-        )
-    return _to_preset(row)
+    """The preset called ``key``: a built-in, or one of ``course_id``'s own presets
+    (``pegasus.presets.get_preset`` decides; another course's preset is unknown here, as
+    if it did not exist). Built-ins are found without a query."""
+    if key in BUILTIN_PRESETS or course_id is None:
+        return get_preset(key)
+    return get_preset(key, _course_presets(session, course_id))
 
 
-@dataclass(frozen=True)
-class PresetSpec:
-    """What a learner chooses for a course's own preset."""
-
-    name: str
-    outputs: tuple[str, ...]
-    exports: tuple[str, ...]
-    summary_sentences: int
-    key_term_count: int
-    flashcard_count: int
-    quiz_count: int
-    glossary: tuple[str, ...]
-    description: str = ""
+def _check_choices(outputs: Iterable[str], exports: Iterable[str]) -> None:
+    """Refuse kit parts and export formats Pegasus does not know (``InvalidRequestError``
+    naming them and the valid ones)."""
+    for what, chosen, valid in (
+        ("outputs", outputs, KIT_OUTPUTS),
+        ("exports", exports, EXPORT_KEYS),
+    ):
+        unknown = sorted(set(chosen) - set(valid))
+        if unknown:
+            raise InvalidRequestError(f"Unknown {what} {unknown}; choose from {list(valid)}.")
 
 
 def create_course_preset(
-    session: Session, owner_id: str, course_id: str, spec: PresetSpec
+    session: Session, owner_id: str, course_id: str, request: PresetCreate
 ) -> Preset:
     """Add a preset to a course the user owns; its key is made from its name."""
     course = get_course(session, owner_id, course_id)
-    unknown_outputs = sorted(set(spec.outputs) - set(KIT_OUTPUTS))
-    unknown_exports = sorted(set(spec.exports) - set(EXPORT_FORMATS))
-    if unknown_outputs:
-        raise InvalidRequestError(
-            f"Unknown outputs {unknown_outputs}; choose from {list(KIT_OUTPUTS)}."
-        )
-    if unknown_exports:
-        raise InvalidRequestError(
-            f"Unknown exports {unknown_exports}; choose from {list(EXPORT_FORMATS)}."
-        )
-    slug = re.sub(r"[^a-z0-9]+", "-", spec.name.lower()).strip("-")[:40] or "preset"
-    row = PresetRow(
+    _check_choices(request.outputs, request.exports)
+    slug = re.sub(r"[^a-z0-9]+", "-", request.name.lower()).strip("-")[:40] or "preset"
+    chosen = request.model_dump()
+    chosen.update(
         key=f"{slug}-{new_id()[:8]}",
-        name=" ".join(spec.name.split())[:100],
-        description=spec.description[:500],
-        outputs=[
-            "transcript",
-            *[o for o in KIT_OUTPUTS if o in spec.outputs and o != "transcript"],
-        ],
-        exports=[e for e in EXPORT_FORMATS if e in spec.exports],
-        options={
-            "summary_sentences": spec.summary_sentences,
-            "key_term_count": spec.key_term_count,
-            "flashcard_count": spec.flashcard_count,
-            "quiz_count": spec.quiz_count,
-            "glossary": sorted({" ".join(t.split()) for t in spec.glossary if t.strip()}),
-        },
-        is_builtin=False,
+        name=" ".join(request.name.split())[:100],
+        description=request.description[:500],
+        outputs=("transcript", *request.outputs),
+        exports=tuple(request.exports),
+        glossary=tuple(sorted({" ".join(t.split()) for t in request.glossary if t.strip()})),
         course_id=course.id,
     )
+    return add_preset(session, Preset(**chosen))
+
+
+def add_preset(session: Session, preset: Preset) -> Preset:
+    """Store ``preset`` (a course's own when ``preset.course_id`` is set), its outputs and
+    exports in catalogue order; the stored preset is returned."""
+    row = PresetRow(key=preset.key)
+    _write_row(row, preset)
     session.add(row)
     session.flush()
     return _to_preset(row)
@@ -130,32 +100,35 @@ def sync_builtin_presets(session: Session) -> None:
     """Make the presets table hold exactly the built-ins defined in ``pegasus.presets``."""
     for preset in BUILTIN_PRESETS.values():
         row = repository.preset_by_key(session, preset.key) or PresetRow(key=preset.key)
-        row.name = preset.name
-        row.description = preset.description
-        row.outputs = list(preset.outputs)
-        row.exports = list(preset.exports)
-        row.options = {
-            "summary_sentences": preset.summary_sentences,
-            "key_term_count": preset.key_term_count,
-            "flashcard_count": preset.flashcard_count,
-            "quiz_count": preset.quiz_count,
-        }
-        row.is_builtin = True
+        _write_row(row, preset)
         session.add(row)
     session.flush()
 
 
+# --- the one conversion between a preset and its row ---------------------------------------
+
+
+def _write_row(row: PresetRow, preset: Preset) -> None:
+    row.name = preset.name
+    row.description = preset.description
+    row.outputs = [o for o in KIT_OUTPUTS if o in preset.outputs]
+    row.exports = [e for e in EXPORT_KEYS if e in preset.exports]
+    row.options = preset.options()
+    row.is_builtin = preset.course_id is None
+    row.course_id = preset.course_id
+
+
 def _to_preset(row: PresetRow) -> Preset:
-    return Preset(
+    return Preset.from_options(
+        row.options,
         key=row.key,
         name=row.name,
         description=row.description,
         outputs=tuple(row.outputs),
         exports=tuple(row.exports),
-        summary_sentences=int(row.options.get("summary_sentences", 5)),
-        key_term_count=int(row.options.get("key_term_count", 12)),
-        flashcard_count=int(row.options.get("flashcard_count", 0)),
-        quiz_count=int(row.options.get("quiz_count", 0)),
-        glossary=tuple(row.options.get("glossary", ())),
         course_id=row.course_id,
     )
+
+
+def _course_presets(session: Session, course_id: str) -> list[Preset]:
+    return [_to_preset(row) for row in repository.course_presets(session, course_id)]

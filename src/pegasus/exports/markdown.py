@@ -101,7 +101,7 @@ def _flashcards(cards: list[Flashcard]) -> list[str]:
     for n, card in enumerate(cards, start=1):
         lines.append(f"{n}. **Q:** {escape(_one_line(card.front))}")
         lines.append(
-            f"   - **A:** {escape(_one_line(card.back))} "
+            f"{_under(n)}- **A:** {escape(_one_line(card.back))} "
             f"[{time_range(card.source.start, card.source.end)}]"
         )
     lines.append("")
@@ -115,7 +115,7 @@ def _quiz(items: list[QuizItem]) -> list[str]:
     for n, item in enumerate(items, start=1):
         lines.append(f"{n}. {escape(_one_line(item.question))} [{clock(item.source.start)}]")
         lines += [
-            f"   - **{letter}.** {escape(_one_line(option))}"
+            f"{_under(n)}- **{letter}.** {escape(_one_line(option))}"
             for letter, option in zip(OPTION_LETTERS, item.options, strict=True)
         ]
     lines += ["", "## Answer key", ""]
@@ -125,6 +125,12 @@ def _quiz(items: list[QuizItem]) -> list[str]:
         lines.append(f"{n}. **{letter}** ({answer}) — {escape(_one_line(item.explanation))}")
     lines.append("")
     return lines
+
+
+def _under(n: int) -> str:
+    """The indent that nests a list under item ``n.`` of an ordered list (CommonMark: the
+    width of its marker, so "10. " needs four spaces where "9. " needs three)."""
+    return " " * len(f"{n}. ")
 
 
 def _one_line(text: str) -> str:

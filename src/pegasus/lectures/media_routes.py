@@ -13,7 +13,7 @@ from pegasus.errors import NotFoundError, ObjectMissingError, error_body
 from pegasus.lectures import service
 from pegasus.lectures.byte_ranges import ByteRange, RangeNotSatisfiableError, resolve_range
 from pegasus.routing import UnitOfWorkRoute
-from pegasus.runtime import Runtime
+from pegasus.storage.base import ObjectStore
 
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["lectures"])
 
@@ -61,7 +61,7 @@ def lecture_audio(
         headers["Content-Range"] = wanted.content_range
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=recording.content_type)
-    handle = _open(runtime, recording, wanted)
+    handle = _open(runtime.store, recording, wanted)
     return StreamingResponse(
         _chunks(handle, length),
         status_code=status,
@@ -71,12 +71,12 @@ def lecture_audio(
 
 
 def _open(
-    runtime: Runtime, recording: service.SourceRecording, wanted: ByteRange | None
+    store: ObjectStore, recording: service.SourceRecording, wanted: ByteRange | None
 ) -> BinaryIO:
     try:
         if wanted is None:
-            return runtime.store.open_read(recording.key)
-        return runtime.store.open_range(recording.key, wanted.start, wanted.length)
+            return store.open_read(recording.key)
+        return store.open_range(recording.key, wanted.start, wanted.length)
     except ObjectMissingError as exc:
         raise NotFoundError("The recording of this lecture is no longer stored.") from exc
 

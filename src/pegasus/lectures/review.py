@@ -20,7 +20,8 @@ stored JSON ahead of the database (the next edit would then keep that change).
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import structlog
 from pydantic import ValidationError
@@ -67,7 +68,22 @@ CONFLICT_MESSAGES: dict[ItemKind, str] = {
     ),
 }
 
-_ITEM_KIND: dict[str, ItemKind] = {"flashcards": "flashcard", "quiz": "quiz"}
+#: The kit's editable item lists (its fields' names).
+KitCollection = Literal["flashcards", "quiz"]
+
+
+@dataclass(frozen=True)
+class _Items:
+    """How a collection's items are named in ETags and messages, and validated."""
+
+    kind: ItemKind
+    model: type[Flashcard] | type[QuizItem]
+
+
+_COLLECTIONS: dict[KitCollection, _Items] = {
+    "flashcards": _Items("flashcard", Flashcard),
+    "quiz": _Items("quiz", QuizItem),
+}
 
 
 class LectureBusyError(ConflictError):
@@ -190,88 +206,103 @@ def edit_segment(
     return Versioned(transcript, etags.item_etag("segment", lecture.id, position, segment.version))
 
 
-def edit_item(
-    session: Session,
-    store: ObjectStore,
-    owner_id: str,
-    lecture_id: str,
-    *,
-    collection: str,
-    item_id: str,
-    changes: dict[str, Any],
-    if_match: str | None = None,
-) -> Versioned[StudyKit]:
-    """Apply ``changes`` to flashcard or quiz item ``item_id``, mark it edited and bump its
-    version. The ETag returned is the item's new one."""
-    item_kind = _ITEM_KIND[collection]
-    lecture, locked = _lock(session, owner_id, lecture_id, KIT)
-    kit = StudyKit.model_validate_json(store.get_bytes(locked.key))
-    items: list[Any] = getattr(kit, collection)
-    model: type[Flashcard] | type[QuizItem] = Flashcard if collection == "flashcards" else QuizItem
-    for index, item in enumerate(items):
-        if item.id == item_id:
-            _require_match(
-                if_match,
-                item_etag=etags.item_etag(item_kind, lecture.id, item.id, item.version),
-                kind=KIT,
-                lecture=lecture,
-                locked=locked,
-                item_kind=item_kind,
-            )
-            ensure_no_nul(**{k: v for k, v in changes.items() if isinstance(v, str)})
-            ensure_no_nul(**{f"option {n}": v for n, v in enumerate(changes.get("options", []), 1)})
-            try:
-                items[index] = model.model_validate(
-                    {**item.model_dump(), **changes, "edited": True, "version": item.version + 1}
-                )
-            except ValidationError as exc:
-                problems = "; ".join(e["msg"] for e in exc.errors())
-                raise InvalidRequestError(f"That edit is not valid: {problems}.") from exc
-            edited = items[index]
-            break
-    else:
-        raise NotFoundError(f"There is no such item in this lecture's {collection}.")
-    _save(session, store, lecture, KIT, locked, kit.model_dump_json().encode())
-    log.info(
-        "review.item.edited",
-        lecture_id=lecture.id,
-        collection=collection,
-        item_id=item_id,
-        version=edited.version,
-    )
-    return Versioned(kit, etags.item_etag(item_kind, lecture.id, edited.id, edited.version))
+@dataclass(frozen=True)
+class ItemRef:
+    """Which kit item an edit is for, whose lecture it is, and the ``If-Match`` sent."""
+
+    owner_id: str
+    lecture_id: str
+    item_id: str
+    if_match: str | None = None
 
 
-def delete_item(
-    session: Session,
-    store: ObjectStore,
-    owner_id: str,
-    lecture_id: str,
-    *,
-    collection: str,
-    item_id: str,
-    if_match: str | None = None,
-) -> StudyKit:
-    """Remove a flashcard or quiz item; a regenerate will not bring it back."""
-    item_kind = _ITEM_KIND[collection]
-    lecture, locked = _lock(session, owner_id, lecture_id, KIT)
+@dataclass
+class _ItemEdit:
+    """A kit item found for an edit, its kit locked and loaded, its ``If-Match`` checked."""
+
+    lecture: Lecture
+    locked: edit_lock.LockedArtifact
+    kit: StudyKit
+    items: list[Any]
+    index: int
+    collection: KitCollection
+    item_id: str
+
+    @property
+    def item(self) -> Any:
+        return self.items[self.index]
+
+    def etag(self, item: Any) -> str:
+        kind = _COLLECTIONS[self.collection].kind
+        return etags.item_etag(kind, self.lecture.id, item.id, item.version)
+
+    def save(self, session: Session, store: ObjectStore, event: str, **fields: object) -> None:
+        """Store the edited kit (``_save``) and log ``event``."""
+        _save(session, store, self.lecture, KIT, self.locked, self.kit.model_dump_json().encode())
+        log.info(
+            event,
+            lecture_id=self.lecture.id,
+            collection=self.collection,
+            item_id=self.item_id,
+            **fields,
+        )
+
+
+def _open_item(
+    session: Session, store: ObjectStore, collection: KitCollection, ref: ItemRef
+) -> _ItemEdit:
+    lecture, locked = _lock(session, ref.owner_id, ref.lecture_id, KIT)
     kit = StudyKit.model_validate_json(store.get_bytes(locked.key))
     items: list[Any] = getattr(kit, collection)
-    doomed = next((item for item in items if item.id == item_id), None)
-    if doomed is None:
+    index = next((i for i, item in enumerate(items) if item.id == ref.item_id), None)
+    if index is None:
         raise NotFoundError(f"There is no such item in this lecture's {collection}.")
+    found = _ItemEdit(lecture, locked, kit, items, index, collection, ref.item_id)
     _require_match(
-        if_match,
-        item_etag=etags.item_etag(item_kind, lecture.id, doomed.id, doomed.version),
+        ref.if_match,
+        item_etag=found.etag(found.item),
         kind=KIT,
         lecture=lecture,
         locked=locked,
-        item_kind=item_kind,
+        item_kind=_COLLECTIONS[collection].kind,
     )
-    setattr(kit, collection, [item for item in items if item.id != item_id])
-    kit.deleted_ids = sorted({*kit.deleted_ids, item_id})
-    _save(session, store, lecture, KIT, locked, kit.model_dump_json().encode())
-    log.info("review.item.deleted", lecture_id=lecture.id, collection=collection, item_id=item_id)
+    return found
+
+
+def edit_item(
+    session: Session,
+    store: ObjectStore,
+    collection: KitCollection,
+    ref: ItemRef,
+    changes: dict[str, Any],
+) -> Versioned[StudyKit]:
+    """Apply ``changes`` to a flashcard or quiz item, mark it edited and bump its version.
+    The ETag returned is the item's new one."""
+    found = _open_item(session, store, collection, ref)
+    ensure_no_nul(**{k: v for k, v in changes.items() if isinstance(v, str)})
+    ensure_no_nul(**{f"option {n}": v for n, v in enumerate(changes.get("options", []), 1)})
+    item = found.item
+    try:
+        edited = _COLLECTIONS[collection].model.model_validate(
+            {**item.model_dump(), **changes, "edited": True, "version": item.version + 1}
+        )
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"] for e in exc.errors())
+        raise InvalidRequestError(f"That edit is not valid: {problems}.") from exc
+    found.items[found.index] = edited
+    found.save(session, store, "review.item.edited", version=edited.version)
+    return Versioned(found.kit, found.etag(edited))
+
+
+def delete_item(
+    session: Session, store: ObjectStore, collection: KitCollection, ref: ItemRef
+) -> StudyKit:
+    """Remove a flashcard or quiz item; a regenerate will not bring it back."""
+    found = _open_item(session, store, collection, ref)
+    kit = found.kit
+    setattr(kit, collection, [item for item in found.items if item.id != ref.item_id])
+    kit.deleted_ids = sorted({*kit.deleted_ids, ref.item_id})
+    found.save(session, store, "review.item.deleted")
     return kit
 
 

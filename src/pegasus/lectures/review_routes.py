@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Response, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Header, Path, Response, status
+from pydantic import BaseModel
 
 from pegasus.dependencies import RuntimeDep, SessionDep, UserDep
 from pegasus.lectures import review
-from pegasus.lectures.schemas import LectureOut
+from pegasus.lectures.review import KitCollection
+from pegasus.lectures.schemas import FlashcardEdit, LectureOut, QuizEdit, SegmentEdit
 from pegasus.routing import UnitOfWorkRoute
 from pegasus.studykit.schemas import StudyKit
 from pegasus.transcription.schemas import Transcript
@@ -34,22 +35,6 @@ IfMatch = Annotated[
         max_length=1000,
     ),
 ]
-
-
-class SegmentEdit(BaseModel):
-    text: str = Field(min_length=1, max_length=5000)
-
-
-class FlashcardEdit(BaseModel):
-    front: str | None = Field(default=None, min_length=1, max_length=2000)
-    back: str | None = Field(default=None, min_length=1, max_length=2000)
-
-
-class QuizEdit(BaseModel):
-    question: str | None = Field(default=None, min_length=1, max_length=2000)
-    options: list[str] | None = Field(default=None, min_length=4, max_length=4)
-    answer_index: int | None = Field(default=None, ge=0, le=3)
-    explanation: str | None = Field(default=None, min_length=1, max_length=2000)
 
 
 @router.get("/kit", response_model=StudyKit, summary="The generated study kit")
@@ -83,100 +68,59 @@ def edit_segment(
     return edited.value
 
 
-@router.patch("/flashcards/{item_id}", response_model=StudyKit, summary="Edit a flashcard")
-def edit_flashcard(
-    lecture_id: str,
-    item_id: ItemId,
-    body: FlashcardEdit,
-    user: UserDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    response: Response,
-    if_match: IfMatch = None,
-) -> StudyKit:
-    edited = review.edit_item(
-        session,
-        runtime.store,
-        user.id,
-        lecture_id,
-        collection="flashcards",
-        item_id=item_id,
-        changes=body.model_dump(exclude_none=True),
-        if_match=if_match,
+def kit_item(
+    lecture_id: str, item_id: ItemId, user: UserDep, if_match: IfMatch = None
+) -> review.ItemRef:
+    """The kit item a PATCH or DELETE names, for the signed-in learner."""
+    return review.ItemRef(user.id, lecture_id, item_id, if_match)
+
+
+KitItemDep = Annotated[review.ItemRef, Depends(kit_item)]
+
+
+def _item_routes(collection: KitCollection, body_model: type[BaseModel], noun: str) -> None:
+    """PATCH and DELETE ``/{collection}/{item_id}``: one definition for every kind of kit
+    item, each with its own request schema (``body_model``)."""
+
+    def edit(
+        body: BaseModel,
+        item: KitItemDep,
+        session: SessionDep,
+        runtime: RuntimeDep,
+        response: Response,
+    ) -> StudyKit:
+        changes = body.model_dump(exclude_none=True)
+        edited = review.edit_item(session, runtime.store, collection, item, changes)
+        response.headers["ETag"] = edited.etag
+        return edited.value
+
+    def delete(item: KitItemDep, session: SessionDep, runtime: RuntimeDep) -> Response:
+        review.delete_item(session, runtime.store, collection, item)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    # FastAPI reads the body's schema from the annotation: this collection's own.
+    edit.__annotations__["body"] = body_model
+    name = noun.replace(" ", "_")
+    router.add_api_route(
+        f"/{collection}/{{item_id}}",
+        edit,
+        methods=["PATCH"],
+        response_model=StudyKit,
+        summary=f"Edit a {noun}",
+        name=f"edit_{name}",
     )
-    response.headers["ETag"] = edited.etag
-    return edited.value
-
-
-@router.delete(
-    "/flashcards/{item_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a flashcard"
-)
-def delete_flashcard(
-    lecture_id: str,
-    item_id: ItemId,
-    user: UserDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    if_match: IfMatch = None,
-) -> Response:
-    review.delete_item(
-        session,
-        runtime.store,
-        user.id,
-        lecture_id,
-        collection="flashcards",
-        item_id=item_id,
-        if_match=if_match,
+    router.add_api_route(
+        f"/{collection}/{{item_id}}",
+        delete,
+        methods=["DELETE"],
+        status_code=status.HTTP_204_NO_CONTENT,
+        summary=f"Delete a {noun}",
+        name=f"delete_{name}",
     )
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.patch("/quiz/{item_id}", response_model=StudyKit, summary="Edit a quiz item")
-def edit_quiz_item(
-    lecture_id: str,
-    item_id: ItemId,
-    body: QuizEdit,
-    user: UserDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    response: Response,
-    if_match: IfMatch = None,
-) -> StudyKit:
-    edited = review.edit_item(
-        session,
-        runtime.store,
-        user.id,
-        lecture_id,
-        collection="quiz",
-        item_id=item_id,
-        changes=body.model_dump(exclude_none=True),
-        if_match=if_match,
-    )
-    response.headers["ETag"] = edited.etag
-    return edited.value
-
-
-@router.delete(
-    "/quiz/{item_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a quiz item"
-)
-def delete_quiz_item(
-    lecture_id: str,
-    item_id: ItemId,
-    user: UserDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    if_match: IfMatch = None,
-) -> Response:
-    review.delete_item(
-        session,
-        runtime.store,
-        user.id,
-        lecture_id,
-        collection="quiz",
-        item_id=item_id,
-        if_match=if_match,
-    )
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+_item_routes("flashcards", FlashcardEdit, "flashcard")
+_item_routes("quiz", QuizEdit, "quiz item")
 
 
 @router.post(

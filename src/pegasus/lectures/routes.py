@@ -11,10 +11,9 @@ from fastapi.responses import StreamingResponse
 
 from pegasus.db.models import Lecture
 from pegasus.dependencies import RuntimeDep, SessionDep, UserDep
-from pegasus.errors import PegasusError
-from pegasus.lectures import service
+from pegasus.lectures import intake, service
 from pegasus.lectures.schemas import LectureOut
-from pegasus.presets import DEFAULT_PRESET, EXPORT_FORMATS
+from pegasus.presets import DEFAULT_PRESET, EXPORT_KEYS
 from pegasus.routing import UnitOfWorkRoute
 from pegasus.schemas_types import OptionalFormText
 from pegasus.transcription.schemas import Transcript
@@ -23,7 +22,7 @@ router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["lecture
 
 CHUNK = 1024 * 1024
 #: Listed in the schema; an unknown one is a 404 that names the formats (the service).
-ExportFormatPath = Annotated[str, Path(json_schema_extra={"enum": list(EXPORT_FORMATS)})]
+ExportFormatPath = Annotated[str, Path(json_schema_extra={"enum": list(EXPORT_KEYS)})]
 
 
 @router.post(
@@ -56,8 +55,6 @@ def upload_lecture(
         title=title,
         preset=preset,
     )
-    session.flush()
-    session.refresh(lecture)
     return LectureOut.from_lecture(lecture)
 
 
@@ -71,29 +68,20 @@ def accept_upload(
     title: str | None,
     preset: str,
 ) -> Lecture:
-    """Store a multipart upload as a new lecture and count it as accepted or rejected: the
-    API's upload and the web page's upload without script both come here."""
-    try:
-        lecture = service.create_lecture(
-            session,
-            runtime.store,
-            runtime.dispatcher,
-            owner_id=owner_id,
-            course_id=course_id,
-            title=title,
-            preset_key=preset,
-            upload=service.Upload(
-                filename=file.filename or "recording",
-                content_type=file.content_type or "application/octet-stream",
-                stream=file.file,
-            ),
-            max_bytes=runtime.settings.media.max_upload_bytes,
-        )
-    except PegasusError:
-        runtime.metrics.ingest_requests.labels(outcome="rejected").inc()
-        raise
-    runtime.metrics.ingest_requests.labels(outcome="accepted").inc()
-    return lecture
+    """``lectures.intake.accept_upload`` with this process's store, queue, metrics and limit:
+    the API's upload and the web page's upload without script both come here."""
+    return intake.accept_upload(
+        session,
+        runtime.store,
+        runtime.dispatcher,
+        runtime.metrics,
+        owner_id=owner_id,
+        course_id=course_id,
+        file=file,
+        title=title,
+        preset=preset,
+        max_bytes=runtime.settings.media.max_upload_bytes,
+    )
 
 
 @router.get("/courses/{course_id}/lectures", response_model=list[LectureOut])

@@ -1,13 +1,13 @@
-"""HTTP shapes of lectures and their stages."""
+"""HTTP shapes of lectures, their stages and the learner's review edits."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from pegasus.db.models import Lecture, LectureStatus, StageName, StageStatus
-from pegasus.pipeline.transitions import latest_runs
+from pegasus.pipeline.queries import latest_runs
 
 
 class StageError(BaseModel):
@@ -76,3 +76,22 @@ class LectureOut(BaseModel):
             finished_at=lecture.finished_at,
             stages=stages,
         )
+
+
+# --- review edits (PATCH bodies); a field left out is left as it is ---------------------------
+
+
+class SegmentEdit(BaseModel):
+    text: str = Field(min_length=1, max_length=5000)
+
+
+class FlashcardEdit(BaseModel):
+    front: str | None = Field(default=None, min_length=1, max_length=2000)
+    back: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class QuizEdit(BaseModel):
+    question: str | None = Field(default=None, min_length=1, max_length=2000)
+    options: list[str] | None = Field(default=None, min_length=4, max_length=4)
+    answer_index: int | None = Field(default=None, ge=0, le=3)
+    explanation: str | None = Field(default=None, min_length=1, max_length=2000)

@@ -29,6 +29,7 @@ from pegasus.pipeline import transitions
 from pegasus.pipeline.export import export_kind
 from pegasus.pipeline.generate import KIT
 from pegasus.pipeline.ingest import SOURCE
+from pegasus.pipeline.queries import latest_runs
 from pegasus.pipeline.transcribe import TRANSCRIPT
 from pegasus.queue.dispatch import Dispatcher
 from pegasus.storage.base import ObjectStore, StoredObject
@@ -178,9 +179,7 @@ def retry_lecture(
         session, owner_id=owner_id, lecture_id=lecture_id, kinds=[TRANSCRIPT, KIT]
     )
     lecture = get_lecture(session, owner_id, lecture_id)
-    failed = [
-        run for run in transitions.latest_runs(lecture).values() if run.status == StageStatus.FAILED
-    ]
+    failed = [run for run in latest_runs(lecture).values() if run.status == StageStatus.FAILED]
     if lecture.status != LectureStatus.FAILED or not failed:
         raise NothingToRetryError(
             f"This lecture is {lecture.status}; only a failed lecture can be retried."

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import av
-import av.container
+if TYPE_CHECKING:
+    import av
+    import av.container
 
 from pegasus.errors import (
     CorruptMediaError,
@@ -127,6 +128,8 @@ def probe(path: Path, *, max_duration_seconds: float) -> MediaInfo:
     (a known container that does not open or decode), NoAudioError and MediaTooLongError.
     The first audio frame is decoded, so a file that passes is readable at least that far.
     """
+    import av  # PyAV loads FFmpeg's libraries: imported when media is read, not at start
+
     if path.stat().st_size == 0:
         raise EmptyMediaError(
             f"'{path.name}' is empty (0 bytes). Record or pick the lecture again and upload "
@@ -147,6 +150,8 @@ def _describe(
     signature: str | None,
     max_duration_seconds: float,
 ) -> MediaInfo:
+    import av
+
     if not container.streams.audio:
         if signature is None and not container.streams.video:
             raise unreadable_error(path, signature, "no streams")

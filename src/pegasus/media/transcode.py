@@ -12,14 +12,16 @@ import uuid
 import wave
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import av
-import av.container
 import structlog
 
 from pegasus.errors import CorruptMediaError
 from pegasus.media.probe import MediaInfo, probe, too_long_error, unreadable_error
+
+if TYPE_CHECKING:
+    import av
+    import av.container
 
 SAMPLE_RATE: Final = 16_000
 SAMPLE_WIDTH_BYTES: Final = 2
@@ -48,6 +50,8 @@ def transcode_to_wav16k(
     passes ``max_duration_seconds``, and CorruptMediaError when decoding fails midway, yields
     nothing, or yields much less audio than the container claims (a truncated upload).
     """
+    import av  # PyAV loads FFmpeg's libraries: imported when media is read, not at start
+
     info = probe(src, max_duration_seconds=max_duration_seconds)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.part")
@@ -84,6 +88,8 @@ def _decode_into(
     on_progress: Callable[[float], None] | None,
 ) -> int:
     """Stream the first audio track into the WAV at ``tmp``; the number of frames written."""
+    import av
+
     stream = container.streams.audio[0]
     max_frames = int(max_duration_seconds * SAMPLE_RATE)
     written = 0

@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from pegasus.media.transcode import SAMPLE_RATE, SAMPLE_WIDTH_BYTES
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 _INT16_SCALE = 32768.0
 
@@ -42,6 +44,8 @@ def _open_16k(wav_path: Path) -> Iterator[wave.Wave_read]:
 
 def iter_windows(wav_path: Path, window_seconds: float) -> Iterator[AudioWindow]:
     """Yield consecutive windows of ``window_seconds`` (the last may be shorter)."""
+    import numpy as np  # imported when audio is read, not at start
+
     if window_seconds <= 0:
         raise ValueError("window_seconds must be positive")
     frames_per_window = max(1, round(window_seconds * SAMPLE_RATE))

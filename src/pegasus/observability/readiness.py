@@ -1,18 +1,20 @@
-"""Readiness: can this process reach the database, the object store and the queue?"""
+"""Readiness: can this process reach the parts it needs (database, object store, queue)?
+
+The composition root names the parts and passes a probe for each (a callable that raises
+when the part is down), so this module depends on none of them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import Engine, text
 
-from pegasus.queue.dispatch import Dispatcher
-from pegasus.storage.base import ObjectStore
-
 OK = "ok"
 
+Probe = Callable[[], object]
 
-def _probe(check: Callable[[], object]) -> str:
+
+def _probe(check: Probe) -> str:
     try:
         check()
     except Exception as exc:
@@ -20,18 +22,16 @@ def _probe(check: Callable[[], object]) -> str:
     return OK
 
 
-def _ping_database(engine: Engine) -> None:
+def ping_database(engine: Engine) -> None:
+    """Raise if ``engine`` cannot run ``SELECT 1``."""
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
 
 
-def check_readiness(engine: Engine, store: ObjectStore, dispatcher: Dispatcher) -> dict[str, str]:
-    """``{"database": "ok" | "unreachable: <Error>", "storage": ..., "queue": ...}``."""
-    return {
-        "database": _probe(lambda: _ping_database(engine)),
-        "storage": _probe(store.check),
-        "queue": _probe(dispatcher.ping),
-    }
+def check_readiness(probes: Mapping[str, Probe]) -> dict[str, str]:
+    """``{part: "ok" | "unreachable: <Error>"}`` for each named probe, such as
+    ``{"database": ..., "storage": ..., "queue": ...}``."""
+    return {name: _probe(check) for name, check in probes.items()}
 
 
 def failing_parts(checks: dict[str, str]) -> list[str]:

@@ -1,46 +1,33 @@
-"""Ops endpoints: the Alertmanager webhook, the summary API and the /ops page."""
+"""Ops endpoints: the Alertmanager webhook and the summary API (the /ops page that shows the
+same summary is a web page: ``pegasus.web.ops_routes``)."""
 
 from __future__ import annotations
 
-import hmac
 from datetime import timedelta
-from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+from fastapi import APIRouter, Query
 
 from pegasus.db.base import utcnow
-from pegasus.dependencies import AdminDep, RuntimeDep, SessionDep
-from pegasus.errors import AuthenticationError, PermissionDeniedError
+from pegasus.dependencies import AdminDep, AlertSenderDep, RuntimeDep, SessionDep
 from pegasus.ops import service
 from pegasus.ops.schemas import AlertmanagerWebhook, AlertsAccepted, OpsSummary
 from pegasus.routing import UnitOfWorkRoute
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["ops"])
-templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "web" / "templates")
 
 WindowMinutes = Annotated[int, Query(ge=5, le=7 * 24 * 60, description="look-back window")]
 
 
 @router.post("/api/v1/ops/alerts", response_model=AlertsAccepted, summary="Alertmanager webhook")
 def receive_alerts(
-    body: AlertmanagerWebhook, request: Request, session: SessionDep, runtime: RuntimeDep
+    body: AlertmanagerWebhook, _sender: AlertSenderDep, session: SessionDep
 ) -> AlertsAccepted:
-    secret = runtime.settings.ops.alert_webhook_secret
-    if secret is None:
-        raise PermissionDeniedError(
-            "The alert webhook is off: set PEGASUS_OPS_ALERT_WEBHOOK_SECRET(_FILE)."
-        )
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    expected = secret.get_secret_value().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-        raise AuthenticationError("The alert webhook secret is missing or wrong.")
     return service.record_alerts(session, body, now=utcnow())
 
 
-def _summary(session: SessionDep, runtime: RuntimeDep, window_minutes: int) -> OpsSummary:
+def current_summary(session: SessionDep, runtime: RuntimeDep, window_minutes: int) -> OpsSummary:
+    """The pipeline's health over the last ``window_minutes`` (the API and the /ops page)."""
     return service.build_summary(
         session,
         runtime.queue_stats(),
@@ -54,16 +41,4 @@ def _summary(session: SessionDep, runtime: RuntimeDep, window_minutes: int) -> O
 def ops_summary(
     _admin: AdminDep, session: SessionDep, runtime: RuntimeDep, window: WindowMinutes = 60
 ) -> OpsSummary:
-    return _summary(session, runtime, window)
-
-
-@router.get("/ops", response_class=HTMLResponse, include_in_schema=False)
-def ops_page(
-    request: Request,
-    _admin: AdminDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    window: WindowMinutes = 60,
-) -> HTMLResponse:
-    summary = _summary(session, runtime, window)
-    return templates.TemplateResponse(request, "ops.html", {"summary": summary})
+    return current_summary(session, runtime, window)

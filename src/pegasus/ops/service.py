@@ -26,7 +26,7 @@ from pegasus.ops.schemas import (
     SloBudget,
     StageHealth,
 )
-from pegasus.pipeline.transitions import latest_runs
+from pegasus.pipeline.queries import latest_runs
 
 log = structlog.get_logger(__name__)
 

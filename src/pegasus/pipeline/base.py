@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from pegasus.config import Settings
 from pegasus.presets import Preset
 from pegasus.storage.base import ObjectStore, StoredObject
 from pegasus.storage.keys import lecture_key
@@ -23,7 +22,11 @@ ProgressCallback = Callable[[float, str], None]
 
 @dataclass(frozen=True)
 class StageContext:
-    """Everything a stage may use; stages never read global settings."""
+    """What every stage may use for one run: ids, names, the preset, the store, a scratch
+    directory and the progress callback. No settings: a stage that needs a settings group
+    (media limits, the speech model, the LLM endpoint) gets that group, and only that, in
+    its constructor from the composition root, so no stage can read the database URL,
+    storage keys or another part's secrets."""
 
     lecture_id: str
     course_id: str
@@ -33,7 +36,6 @@ class StageContext:
     source_name: str  # the uploaded file's own name, for messages; never a path
     course_name: str
     preset: Preset
-    settings: Settings
     store: ObjectStore
     workdir: Path
     report_progress: ProgressCallback

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 import structlog
 
 from pegasus.config import LlmSettings
-from pegasus.pipeline.base import ArtifactOut, StageContext, StageResult
+from pegasus.errors import LlmInvalidOutputError, LlmRefusedError, LlmUnavailableError
+from pegasus.pipeline.base import ArtifactOut, ProgressCallback, StageContext, StageResult
 from pegasus.pipeline.transcribe import TRANSCRIPT_NAME
 from pegasus.presets import Preset
 from pegasus.studykit.edits import merge_learner_edits
 from pegasus.studykit.generator import generate_kit
-from pegasus.studykit.llm import LlmConfig, LlmGenerator, LlmInvalidOutputError, LlmUnavailableError
+from pegasus.studykit.llm import LlmGenerator
+from pegasus.studykit.llm_config import LlmConfig
 from pegasus.studykit.schemas import StudyKit
 from pegasus.transcription.schemas import Transcript
 
@@ -20,8 +22,17 @@ log = structlog.get_logger(__name__)
 
 KIT = "kit"
 KIT_NAME = "study-kit.json"
+#: The share of the stage's progress bar that generation fills (reading and storing the rest).
+_GENERATING_FROM, _GENERATING_TO = 0.2, 0.95
 
-KitGenerator = Callable[[Transcript, Preset], StudyKit]
+
+class KitGenerator(Protocol):
+    """Makes the kit a preset wants from a transcript, telling ``on_progress`` (0..1, a
+    message) how far it is when it takes long (one report per model call)."""
+
+    def __call__(
+        self, transcript: Transcript, preset: Preset, on_progress: ProgressCallback | None = None
+    ) -> StudyKit: ...
 
 
 def build_kit_generator(settings: LlmSettings) -> KitGenerator:
@@ -42,10 +53,14 @@ def build_kit_generator(settings: LlmSettings) -> KitGenerator:
     if not settings.fallback_offline:
         return llm.generate
 
-    def llm_with_fallback(transcript: Transcript, preset: Preset) -> StudyKit:
+    def llm_with_fallback(
+        transcript: Transcript, preset: Preset, on_progress: ProgressCallback | None = None
+    ) -> StudyKit:
+        # Falls back at once, also on a transient error: the operator chose an offline kit
+        # now over waiting for the queue to retry the endpoint.
         try:
-            return llm.generate(transcript, preset)
-        except (LlmUnavailableError, LlmInvalidOutputError) as exc:
+            return llm.generate(transcript, preset, on_progress)
+        except (LlmUnavailableError, LlmRefusedError, LlmInvalidOutputError) as exc:
             log.warning("generation.llm.fallback_offline", error_code=exc.code)
             return generate_kit(transcript, preset)
 
@@ -70,7 +85,9 @@ class GenerateStage:
             if ctx.store.exists(ctx.key(KIT_NAME))
             else None
         )
-        kit = merge_learner_edits(previous, self._generate(transcript, ctx.preset))
+        kit = merge_learner_edits(
+            previous, self._generate(transcript, ctx.preset, _scaled(ctx.report_progress))
+        )
         _carry_versions(previous, kit)
         stored = ctx.store.put_bytes(
             ctx.key(KIT_NAME),
@@ -85,6 +102,16 @@ class GenerateStage:
         return StageResult(
             artifacts=[ArtifactOut(kind=KIT, stored=stored, content_type="application/json")]
         )
+
+
+def _scaled(report: ProgressCallback) -> ProgressCallback:
+    """The generator's 0..1 mapped onto the stage's generating share of its progress."""
+
+    def on_progress(fraction: float, message: str) -> None:
+        share = min(max(fraction, 0.0), 1.0)
+        report(_GENERATING_FROM + (_GENERATING_TO - _GENERATING_FROM) * share, message)
+
+    return on_progress
 
 
 def _carry_versions(previous: StudyKit | None, kit: StudyKit) -> None:

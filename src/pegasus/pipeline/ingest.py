@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pegasus.config import MediaSettings
 from pegasus.media.probe import probe
 from pegasus.media.transcode import transcode_to_wav16k
 from pegasus.pipeline.base import ArtifactOut, StageContext, StageResult
@@ -16,19 +17,22 @@ class IngestStage:
 
     name = "ingest"
 
+    def __init__(self, media: MediaSettings) -> None:
+        self._max_duration_seconds = media.max_duration_seconds
+
     def run(self, ctx: StageContext) -> StageResult:
         # Named as the learner named it, so media errors quote a name they recognise.
         source = ctx.workdir / "upload" / ctx.source_name
         source.parent.mkdir()
         ctx.report_progress(0.0, "Checking the recording")
         ctx.store.download_to(ctx.key(SOURCE), source)
-        info = probe(source, max_duration_seconds=ctx.settings.media.max_duration_seconds)
+        info = probe(source, max_duration_seconds=self._max_duration_seconds)
         ctx.report_progress(0.1, "Converting the audio")
         wav = ctx.workdir / AUDIO_NAME
         duration = transcode_to_wav16k(
             source,
             wav,
-            max_duration_seconds=ctx.settings.media.max_duration_seconds,
+            max_duration_seconds=self._max_duration_seconds,
             on_progress=lambda done: ctx.report_progress(0.1 + 0.8 * done, "Converting the audio"),
         )
         stored = ctx.store.put_file(ctx.key(AUDIO_NAME), wav, content_type="audio/wav")

@@ -13,21 +13,21 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from pegasus.config import Settings
-from pegasus.courses.service import resolve_preset
+from pegasus.config import QueueSettings
 from pegasus.db.base import utcnow
 from pegasus.db.models import Course, StageRun
 from pegasus.db.session import unit_of_work
-from pegasus.errors import PegasusError, PipelineError
+from pegasus.errors import InternalStageError, LeaseLostError, PegasusError
 from pegasus.exports.bundle import safe_stem
 from pegasus.observability.metrics import PipelineMetrics
 from pegasus.pipeline import transitions
 from pegasus.pipeline.base import Stage, StageContext, StageResult
+from pegasus.presets import Preset
 from pegasus.queue.dispatch import Dispatcher
 from pegasus.storage.base import ObjectStore
 
@@ -36,16 +36,11 @@ log = structlog.get_logger(__name__)
 PROGRESS_WRITE_INTERVAL_SECONDS = 1.0
 
 
-class LeaseLostError(PipelineError):
-    """This worker's lease on the stage expired; another worker owns the stage now."""
+class PresetResolver(Protocol):
+    """The preset a lecture names: a built-in or its course's own (the courses slice decides;
+    the composition root passes ``pegasus.courses.service.resolve_preset``)."""
 
-    code = "worker.lease_lost"
-
-
-class InternalStageError(PipelineError):
-    """Something went wrong on our side while processing this step. Retry the lecture."""
-
-    code = "internal.error"
+    def __call__(self, session: Session, key: str, *, course_id: str | None = None) -> Preset: ...
 
 
 class StageRunner:
@@ -54,21 +49,25 @@ class StageRunner:
     def __init__(
         self,
         *,
-        settings: Settings,
+        queue: QueueSettings,
         session_factory: sessionmaker[Session],
         store: ObjectStore,
         dispatcher: Dispatcher,
         stages: Mapping[str, Stage],
         metrics: PipelineMetrics,
+        resolve_preset: PresetResolver,
+        on_transcript: transitions.TranscriptStored,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
     ) -> None:
-        self.settings = settings
+        self.queue = queue
         self.session_factory = session_factory
         self.store = store
         self.dispatcher = dispatcher
         self.stages = stages
         self.metrics = metrics
+        self.resolve_preset = resolve_preset
+        self.on_transcript = on_transcript
         self.clock = clock
         self.rng = rng or random.Random()
         self.worker_prefix = f"{socket.gethostname()}:{os.getpid()}"
@@ -76,7 +75,7 @@ class StageRunner:
     def run(self, stage_run_id: str) -> None:
         """Run the stage run ``stage_run_id`` if it is still queued; otherwise do nothing."""
         worker_id = f"{self.worker_prefix}:{uuid.uuid4().hex[:8]}"
-        lease = self.settings.queue.lease_seconds
+        lease = self.queue.lease_seconds
         with unit_of_work(self.session_factory) as session:
             run = transitions.claim(
                 session, stage_run_id, worker_id=worker_id, now=self.clock(), lease_seconds=lease
@@ -85,7 +84,7 @@ class StageRunner:
                 log.info("pipeline.stage.skipped", stage_run_id=stage_run_id, reason="not queued")
                 return
             lecture = run.lecture
-            preset = resolve_preset(session, lecture.preset_key, course_id=lecture.course_id)
+            preset = self.resolve_preset(session, lecture.preset_key, course_id=lecture.course_id)
             stage_name, attempt = run.stage, run.attempt
             ids = {"lecture_id": lecture.id, "course_id": lecture.course_id}
             title = lecture.title
@@ -113,102 +112,79 @@ class StageRunner:
                 source_name=source_name,
                 course_name=course_name,
                 preset=preset,
-                settings=self.settings,
                 store=self.store,
                 workdir=workdir,
                 report_progress=keeper.report,
             )
             keeper.start()
-            result = self.stages[stage_name].run(ctx)
+            outcome: StageResult | PegasusError = self.stages[stage_name].run(ctx)
         except LeaseLostError:
             bound.warning("pipeline.stage.abandoned", reason="lease lost")
             return
         except PegasusError as exc:
-            keeper.stop()
-            self._fail(stage_run_id, worker_id, exc, bound, time.monotonic() - started)
+            outcome = exc
         except Exception:
-            keeper.stop()
             bound.exception("pipeline.stage.crashed")
-            self._fail(
-                stage_run_id, worker_id, InternalStageError(), bound, time.monotonic() - started
-            )
-        else:
-            keeper.stop()
-            self._succeed(stage_run_id, worker_id, result, bound, time.monotonic() - started)
+            outcome = InternalStageError()
         finally:
             keeper.stop()
             shutil.rmtree(workdir, ignore_errors=True)
+        self._record(stage_run_id, worker_id, outcome, bound, time.monotonic() - started)
 
-    def _succeed(
+    def _record(
         self,
         stage_run_id: str,
         worker_id: str,
-        result: StageResult,
+        outcome: StageResult | PegasusError,
         bound: structlog.stdlib.BoundLogger,
         seconds: float,
     ) -> None:
+        """Record the stage's result or error in one transaction, then count and log it."""
         with unit_of_work(self.session_factory) as session:
             run = session.get(StageRun, stage_run_id)
             assert run is not None
-            outcome = transitions.record_success(
-                session,
-                self.dispatcher,
-                run,
-                worker_id=worker_id,
-                now=self.clock(),
-                artifacts=result.artifacts,
-                duration_seconds=result.duration_seconds,
-                message="Done",
-                transcript=result.transcript,
-            )
-            stage = run.stage
-        if outcome is None:
+            stage, now = run.stage, self.clock()
+            recorded: transitions.SuccessOutcome | transitions.FailureOutcome | None
+            if isinstance(outcome, PegasusError):
+                recorded = transitions.record_failure(
+                    session,
+                    self.dispatcher,
+                    run,
+                    outcome,
+                    worker_id=worker_id,
+                    now=now,
+                    settings=self.queue,
+                    rng=self.rng,
+                )
+            else:
+                recorded = transitions.record_success(
+                    session,
+                    self.dispatcher,
+                    run,
+                    worker_id=worker_id,
+                    now=now,
+                    artifacts=outcome.artifacts,
+                    duration_seconds=outcome.duration_seconds,
+                    message="Done",
+                    on_transcript=self.on_transcript,
+                    transcript=outcome.transcript,
+                )
+        if recorded is None:
             bound.warning("pipeline.stage.abandoned", reason="lease lost before commit")
             return
-        self.metrics.observe_stage(stage, "succeeded", seconds)
-        bound.info("pipeline.stage.finished", outcome="succeeded", seconds=round(seconds, 3))
-        self._lecture_finished(outcome.finished, bound)
-
-    def _fail(
-        self,
-        stage_run_id: str,
-        worker_id: str,
-        error: PegasusError,
-        bound: structlog.stdlib.BoundLogger,
-        seconds: float,
-    ) -> None:
-        with unit_of_work(self.session_factory) as session:
-            run = session.get(StageRun, stage_run_id)
-            assert run is not None
-            outcome = transitions.record_failure(
-                session,
-                self.dispatcher,
-                run,
-                error,
-                worker_id=worker_id,
-                now=self.clock(),
-                settings=self.settings.queue,
-                rng=self.rng,
+        fields: dict[str, Any] = {}
+        label = "succeeded"
+        if isinstance(outcome, PegasusError):
+            assert isinstance(recorded, transitions.FailureOutcome)
+            retry = recorded.retry
+            label = "retried" if retry else "failed"
+            fields["error_code"] = outcome.code
+            fields["retry_in_seconds"] = (
+                round((retry.available_at - now).total_seconds(), 1) if retry else None
             )
-            stage = run.stage
-            retry_delay = (
-                (outcome.retry.available_at - self.clock()).total_seconds()
-                if outcome and outcome.retry
-                else None
-            )
-        if outcome is None:
-            bound.warning("pipeline.stage.abandoned", reason="lease lost before commit")
-            return
-        label = "retried" if outcome.retry else "failed"
-        self.metrics.observe_stage(stage, label, seconds, error_code=error.code)
-        bound.info(
-            "pipeline.stage.finished",
-            outcome=label,
-            error_code=error.code,
-            seconds=round(seconds, 3),
-            retry_in_seconds=None if retry_delay is None else round(retry_delay, 1),
-        )
-        self._lecture_finished(outcome.finished, bound)
+        self.metrics.observe_stage(stage, label, seconds, error_code=fields.get("error_code"))
+        bound.info("pipeline.stage.finished", outcome=label, seconds=round(seconds, 3), **fields)
+        self._lecture_finished(recorded.finished, bound)
 
     def _lecture_finished(self, finished: transitions.LectureFinished | None, bound: Any) -> None:
         if finished is None:
@@ -279,7 +255,7 @@ class _LeaseKeeper:
                         self._stage_run_id,
                         worker_id=self._worker_id,
                         now=runner.clock(),
-                        lease_seconds=runner.settings.queue.lease_seconds,
+                        lease_seconds=runner.queue.lease_seconds,
                         progress=progress,
                         message=message,
                     )
@@ -291,7 +267,7 @@ class _LeaseKeeper:
             self._lost.set()
 
     def _loop(self) -> None:
-        interval = self._runner.settings.queue.lease_seconds / 3
+        interval = self._runner.queue.lease_seconds / 3
         while not self._stop.wait(interval):
             self._renew()
             if self._lost.is_set():

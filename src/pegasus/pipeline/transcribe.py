@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
+from pegasus.config import TranscriptionSettings
 from pegasus.pipeline.base import ArtifactOut, StageContext, StageResult
 from pegasus.pipeline.ingest import AUDIO_NAME
 from pegasus.transcription.transcriber import Transcriber
@@ -12,8 +14,24 @@ TRANSCRIPT = "transcript"
 TRANSCRIPT_NAME = "transcript.json"
 
 
+def shared_transcriber(settings: TranscriptionSettings) -> Callable[[], Transcriber]:
+    """A factory that loads the speech model on first use and then hands every thread the
+    same one; it holds the transcription settings and nothing else."""
+    lock = threading.Lock()
+    loaded: list[Transcriber] = []
+
+    def transcriber() -> Transcriber:
+        with lock:
+            if not loaded:
+                loaded.append(Transcriber(settings))
+            return loaded[0]
+
+    return transcriber
+
+
 class TranscribeStage:
-    """Writes ``transcript``; the model is loaded once per process by ``transcriber``."""
+    """Writes ``transcript``; the model is loaded once per process by ``transcriber``
+    (``shared_transcriber``)."""
 
     name = "transcribe"
 

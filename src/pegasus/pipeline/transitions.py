@@ -10,6 +10,7 @@ import random
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import structlog
 from sqlalchemy import func, select, update
@@ -22,10 +23,18 @@ from pegasus.errors import PegasusError
 from pegasus.pipeline.base import ArtifactOut
 from pegasus.queue.dispatch import Dispatcher
 from pegasus.queue.retry import backoff_seconds, may_retry
-from pegasus.search.repository import index_transcript
 from pegasus.transcription.schemas import Transcript
 
 log = structlog.get_logger(__name__)
+
+
+class TranscriptStored(Protocol):
+    """Called in the transaction that records a new transcript (the search slice indexes it;
+    the composition root passes ``pegasus.search.repository.index_transcript``)."""
+
+    def __call__(
+        self, session: Session, *, lecture_id: str, owner_id: str, transcript: Transcript
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -208,10 +217,12 @@ def record_success(
     artifacts: list[ArtifactOut],
     duration_seconds: float | None,
     message: str,
+    on_transcript: TranscriptStored,
     transcript: Transcript | None = None,
 ) -> SuccessOutcome | None:
     """Mark ``run`` succeeded with its artifacts and queue the next stage, all in one
-    transaction. None (and nothing recorded) if the run's lease was lost meanwhile."""
+    transaction; a new ``transcript`` goes to ``on_transcript`` in that transaction too.
+    None (and nothing recorded) if the run's lease was lost meanwhile."""
     if not _finish_owned(
         session, run, worker_id, now, status=StageStatus.SUCCEEDED, progress=1.0, message=message
     ):
@@ -231,7 +242,7 @@ def record_success(
     if duration_seconds is not None:
         lecture.duration_seconds = duration_seconds
     if transcript is not None:
-        index_transcript(
+        on_transcript(
             session, lecture_id=lecture.id, owner_id=lecture.owner_id, transcript=transcript
         )
     following = StageName(run.stage).next()
@@ -269,7 +280,8 @@ def record_failure(
         return None
     lecture = run.lecture
     if error.transient and may_retry(run.attempt, settings):
-        delay = backoff_seconds(run.attempt, settings, rng)
+        hint = error.context.get("retry_after_seconds")  # e.g. an LLM's Retry-After
+        delay = backoff_seconds(run.attempt, settings, rng, hint_seconds=hint)
         retry = queue_stage(
             session, dispatcher, lecture, StageName(run.stage), now=now, delay_seconds=delay
         )
@@ -277,13 +289,3 @@ def record_failure(
     finished = _finish_lecture(lecture, LectureStatus.FAILED, now)
     session.flush()
     return FailureOutcome(retry=None, finished=finished)
-
-
-def latest_runs(lecture: Lecture) -> dict[str, StageRun]:
-    """The newest attempt of each stage that has one."""
-    newest: dict[str, StageRun] = {}
-    for run in lecture.stage_runs:
-        current = newest.get(run.stage)
-        if current is None or run.attempt > current.attempt:
-            newest[run.stage] = run
-    return newest

@@ -1,14 +1,45 @@
-"""Running Huey consumers: a standalone worker process, or threads inside the server."""
+"""Running Huey consumers: a standalone worker process, or threads inside the server.
+
+The caller passes the process it builds (``pegasus.runtime.Runtime``) as a ``WorkerHost``,
+so the queue depends on nothing above it."""
 
 from __future__ import annotations
 
-import structlog
-from huey.consumer import Consumer
-from prometheus_client import start_http_server
+from typing import Protocol
 
-from pegasus.runtime import Runtime
+import structlog
+from huey.api import Huey
+from huey.consumer import Consumer
+from prometheus_client import CollectorRegistry, start_http_server
+
+from pegasus.config import Settings
+from pegasus.queue.heartbeat import WorkerHeartbeat
 
 log = structlog.get_logger(__name__)
+
+
+class BackgroundLoop(Protocol):
+    """A thread the worker starts and stops with its consumer (the reconciler)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def run_once(self) -> object: ...
+
+
+class WorkerHost(Protocol):
+    """What a worker needs from the process it runs in."""
+
+    settings: Settings
+    huey: Huey
+    exposition: CollectorRegistry
+
+    def reconciler(self) -> BackgroundLoop: ...
+
+    def heartbeat(self, kind: str) -> WorkerHeartbeat: ...
+
+    def prepare_storage(self) -> None: ...
 
 
 class _QuietConsumer(Consumer):  # type: ignore[misc]
@@ -18,22 +49,32 @@ class _QuietConsumer(Consumer):  # type: ignore[misc]
         return None
 
 
+def build_consumer(huey: Huey, *, workers: int, embedded: bool) -> Consumer:
+    """The one Huey consumer configuration: ``workers`` threads, no periodic tasks (the
+    reconciler has its own thread), polling quickly for new messages. Embedded in the
+    server it leaves signals to uvicorn and gives running stages 10 s on shutdown (their
+    leases expire and the reconciler hands them on); a worker process waits for them."""
+    options = {
+        "workers": workers,
+        "worker_type": "thread",
+        "periodic": False,
+        "initial_delay": 0.1,
+        "max_delay": 1.0,
+    }
+    if embedded:
+        return _QuietConsumer(huey, shutdown_timeout=10, **options)
+    return Consumer(huey, **options)
+
+
 class EmbeddedWorkers:
     """Queue worker threads plus the reconciler, inside `pegasus serve` (embedded mode)."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        settings = runtime.settings.queue
-        self._consumer = _QuietConsumer(
-            runtime.huey,
-            workers=settings.workers,
-            worker_type="thread",
-            periodic=False,
-            initial_delay=0.1,
-            max_delay=1.0,
-            shutdown_timeout=10,
+    def __init__(self, host: WorkerHost) -> None:
+        self._consumer = build_consumer(
+            host.huey, workers=host.settings.queue.workers, embedded=True
         )
-        self._reconciler = runtime.reconciler()
-        self._heartbeat = runtime.heartbeat("embedded")
+        self._reconciler = host.reconciler()
+        self._heartbeat = host.heartbeat("embedded")
 
     def start(self) -> None:
         self._consumer.start()
@@ -48,27 +89,19 @@ class EmbeddedWorkers:
         log.info("queue.embedded.stopped")
 
 
-def run_worker(runtime: Runtime) -> None:
+def run_worker(host: WorkerHost) -> None:
     """Block running a Huey consumer and the reconciler until SIGINT/SIGTERM."""
-    settings = runtime.settings.queue
-    runtime.prepare_storage()
-    reconciler = runtime.reconciler()
+    settings = host.settings
+    host.prepare_storage()
+    reconciler = host.reconciler()
     reconciler.run_once()  # pick up what was lost while no worker ran
     reconciler.start()
-    heartbeat = runtime.heartbeat("worker")
+    heartbeat = host.heartbeat("worker")
     heartbeat.start()
-    if runtime.settings.metrics.worker_port:
-        start_http_server(
-            runtime.settings.metrics.worker_port, addr="0.0.0.0", registry=runtime.exposition
-        )
-    consumer = runtime.huey.create_consumer(
-        workers=settings.workers,
-        worker_type="thread",
-        periodic=False,
-        initial_delay=0.1,
-        max_delay=1.0,
-    )
-    log.info("queue.worker.started", workers=settings.workers, queue=runtime.settings.queue.name)
+    if settings.metrics.worker_port:
+        start_http_server(settings.metrics.worker_port, addr="0.0.0.0", registry=host.exposition)
+    consumer = build_consumer(host.huey, workers=settings.queue.workers, embedded=False)
+    log.info("queue.worker.started", workers=settings.queue.workers, queue=settings.queue.name)
     try:
         consumer.run()
     finally:

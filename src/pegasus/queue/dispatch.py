@@ -66,10 +66,6 @@ class HueyDispatcher:
         else:
             self._task(stage_run_id)
 
-    def pending_count(self) -> int:
-        """Messages waiting in the broker (not the source of truth; the database is)."""
-        return int(self.huey.pending_count())
-
     def ping(self) -> None:
-        """Raise if the broker cannot be reached."""
+        """Raise if the broker cannot be reached (asks it how many messages wait)."""
         self.huey.pending_count()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import delete, text, update
@@ -14,7 +13,6 @@ from pegasus.transcription.schemas import Transcript
 
 MARK_START = "<mark>"
 MARK_END = "</mark>"
-_TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -61,11 +59,9 @@ def update_segment_text(session: Session, *, lecture_id: str, position: int, tex
     return rows_changed(result) == 1
 
 
-def search(session: Session, *, owner_id: str, query: str, limit: int) -> list[Hit]:
-    """Segments of ``owner_id``'s lectures matching every word of ``query``, best first."""
-    words = _TOKEN.findall(query)
-    if not words:
-        return []
+def find_segments(session: Session, *, owner_id: str, words: list[str], limit: int) -> list[Hit]:
+    """Segments of ``owner_id``'s lectures holding every one of ``words`` (at least one),
+    best first, each with a snippet marking the matches."""
     if session.get_bind().dialect.name == "sqlite":
         # Each word quoted: FTS5 operators and syntax in user input are taken literally.
         match = " ".join('"' + word.replace('"', '""') + '"' for word in words)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pegasus.dependencies import SessionDep, UserDep
 from pegasus.routing import UnitOfWorkRoute
 from pegasus.schemas_types import VisibleStr
-from pegasus.search import repository
+from pegasus.search import service
 from pegasus.search.schemas import SearchHit, SearchResults
 
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["search"])
@@ -22,7 +22,7 @@ def search(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> SearchResults:
-    hits = repository.search(session, owner_id=user.id, query=q, limit=limit)
+    hits = service.search(session, owner_id=user.id, query=q, limit=limit)
     return SearchResults(
         query=q, hits=[SearchHit.model_validate(hit, from_attributes=True) for hit in hits]
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pegasus.presets import Preset
 from pegasus.studykit.chapters import segment
 from pegasus.studykit.definitions import explain_terms
@@ -21,9 +23,15 @@ TERM_POOL = 30
 _TERM_USERS = ("key_terms", "chapters", "notes", "flashcards", "quiz")
 
 
-def generate_kit(transcript: Transcript, preset: Preset) -> StudyKit:
+def generate_kit(
+    transcript: Transcript,
+    preset: Preset,
+    on_progress: Callable[[float, str], None] | None = None,
+) -> StudyKit:
     """Every part ``preset`` asks for; deterministic, empty parts when the transcript is
-    empty or the preset does not want them. Every item's source span quotes the transcript."""
+    empty or the preset does not want them. Every item's source span quotes the transcript.
+    It takes about a second, so ``on_progress`` (the generators' common signature) is not
+    called."""
     sentences = timed_sentences(transcript)
     summary = summarize(sentences, preset.summary_sentences) if preset.wants("summary") else []
     if not sentences or not any(preset.wants(part) for part in _TERM_USERS):

@@ -53,7 +53,6 @@ STATUS_LABELS = {
     "processing": "Processing",
     "succeeded": "Done",
     "failed": "Failed",
-    "cancelled": "Cancelled",
     "waiting": "Not started",
 }
 

@@ -90,6 +90,13 @@ STAGE_MESSAGES: dict[str, LearnerMessage] = {
         "Press Retry in a few minutes. Only this step runs again.",
         "retry",
     ),
+    "generation.llm_refused": LearnerMessage(
+        "The service that writes the study kit refused to work for this server. "
+        "Your transcript is saved.",
+        "Tell the person who runs Pegasus. When they have fixed it, press Retry: only this "
+        "step runs again.",
+        "contact",
+    ),
     "generation.invalid_output": LearnerMessage(
         "The service that writes the study kit gave an answer Pegasus could not use. "
         "Your transcript is saved.",

@@ -10,6 +10,7 @@ form is protected against cross-site posts.
 from __future__ import annotations
 
 import secrets
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-WEB_DIR = Path(__file__).resolve().parent
+#: The pages' package data, shipped in the wheel: templates/ and static/.
+WEB_DIR = Path(str(resources.files("pegasus.web")))
 TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 

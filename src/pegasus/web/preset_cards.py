@@ -4,19 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pegasus.exports.formats import EXPORT_FORMATS
 from pegasus.presets import Preset
 from pegasus.web.estimates import processing_sentence
-
-_EXPORT_NAMES = {
-    "md": "text (Markdown)",
-    "json": "data (JSON)",
-    "srt": "captions (SRT)",
-    "vtt": "captions (VTT)",
-    "pdf": "PDF",
-    "apkg": "Anki deck",
-    "csv": "Quizlet cards (CSV)",
-    "zip": "all in one zip",
-}
 
 
 @dataclass(frozen=True)
@@ -53,7 +43,7 @@ def preset_card(preset: Preset, *, external_generator: bool = False) -> PresetCa
         name=preset.name,
         description=preset.description,
         makes=_parts(preset),
-        downloads=[_EXPORT_NAMES.get(e, e) for e in preset.exports],
+        downloads=[EXPORT_FORMATS[e].label for e in preset.exports if e in EXPORT_FORMATS],
         duration=processing_sentence(preset, external_generator=external_generator),
         own=preset.course_id is not None,
     )

@@ -1,7 +1,7 @@
 """Pages after processing: review a lecture, study its flashcards, practise its quiz, search.
 
 Thin routes: what they show comes from the services the API uses (``lectures.service``,
-``lectures.review``, ``search.repository``); edits, regenerate and downloads go through the
+``lectures.review``, ``search.service``); edits, regenerate and downloads go through the
 API from the pages' scripts (``static/js/review.js`` and friends).
 """
 
@@ -23,7 +23,7 @@ from pegasus.lectures import review, service
 from pegasus.lectures.etags import item_etag
 from pegasus.pipeline.export import export_kind
 from pegasus.routing import UnitOfWorkRoute
-from pegasus.search import repository as search_repository
+from pegasus.search import service as search_service
 from pegasus.search.repository import MARK_END, MARK_START
 from pegasus.studykit.schemas import StudyKit
 from pegasus.transcription.schemas import Transcript
@@ -249,7 +249,7 @@ def search_page(
     if len(query) > QUERY_MAX_CHARS:
         error = f"Search for at most {QUERY_MAX_CHARS} characters; shorten your search."
     elif query:
-        hits = search_repository.search(session, owner_id=user.id, query=query, limit=SEARCH_LIMIT)
+        hits = search_service.search(session, owner_id=user.id, query=query, limit=SEARCH_LIMIT)
         results = [
             SearchResult(
                 lecture_title=hit.lecture_title,

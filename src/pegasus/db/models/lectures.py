@@ -33,11 +33,13 @@ class StageName(enum.StrEnum):
 
 
 class StageStatus(enum.StrEnum):
+    """A stage run's state (stored as text, no CHECK constraint: removing a value that was
+    never written needs no migration)."""
+
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
 class LectureStatus(enum.StrEnum):

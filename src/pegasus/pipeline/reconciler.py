@@ -7,6 +7,10 @@ A message can be lost (broker restart, worker killed mid-task). Periodically, ev
   are used up;
 - queued stage runs that are due and were last sent more than ``requeue_after_seconds``
   ago (or never) are sent again. Duplicate messages are harmless: only one claim succeeds.
+
+It belongs to the pipeline, not the queue, because it moves stage runs through the
+pipeline's transitions; the queue below it only sends. Its log events keep the
+``queue.reconciler.*`` names that the runbooks and dashboards search for.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# `make test` runs the suite in this many processes (pytest-xdist); 0 runs it in one.
+PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 
@@ -68,7 +70,7 @@ unit: $(STAMP) ## Fast tests without services (tests/unit)
 
 .PHONY: test
 test: system-deps $(STAMP) lint types slo-check ## Everything CI runs: deps, lint, types, SLO rules, the suite
-	$(BIN)/pytest --durations=25 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: $(STAMP) system-deps ## Benchmarks: `pegasus --help` start-up, transcription memory and speed, API latency, page weight

@@ -220,3 +220,21 @@ def test_invalid_json_body_is_422_not_500(learner: Api) -> None:
     response = learner.client.post("/api/v1/courses", json={"title": "no name field"})
     message = _error(response, 422, "request.invalid")
     assert "name" in message
+
+
+def test_an_upload_without_a_file_part_is_422_and_not_stored(
+    learner: Api, course: dict[str, Any], deployment: Deployment
+) -> None:
+    """The contract test lets the upload accept type-mutated form values (on the wire they are
+    text and bytes); a form with no file at all is refused here instead."""
+    before = _lecture_ids(learner, course["id"])
+    objects = _stored_objects(deployment)
+    response = learner.client.post(
+        f"/api/v1/courses/{course['id']}/lectures",
+        data={"title": "No recording", "preset": "quick-review"},
+        files={"notes": ("notes.txt", b"not the file field", "text/plain")},
+    )
+    message = _error(response, 422, "request.invalid")
+    assert "file" in message
+    assert _lecture_ids(learner, course["id"]) == before
+    assert _stored_objects(deployment) == objects

@@ -135,7 +135,26 @@ def _config(deployment: Deployment, fixture: Fixture) -> schemathesis.Config:
                             ]
                         }
                     },
-                }
+                },
+                {
+                    # A multipart form carries every value as text and every file as bytes:
+                    # a title mutated to the integer 113509493 arrives as the text
+                    # "113509493", a `file` mutated to the boolean false arrives as a
+                    # 5-byte file "false". Both are valid input once on the wire, so the
+                    # upload rightly accepts them. Refusals of this operation are tested in
+                    # test_api_bad_input.py (no file part, an empty file, an unknown preset,
+                    # an oversized upload).
+                    "include-path": "/api/v1/courses/{course_id}/lectures",
+                    "include-method": "POST",
+                    "checks": {
+                        "negative_data_rejection": {
+                            "expected-statuses": [
+                                *("201", "202", "400", "401", "403", "404", "409", "413"),
+                                *("415", "422", "429", "5xx"),
+                            ]
+                        }
+                    },
+                },
             ],
             "auth": {"openapi": {"bearer": {"bearer": fixture.token}}},
             # The user's own course and lecture, so reads and edits reach real objects

@@ -248,9 +248,12 @@ def test_flashcard_study_mode_flips_counts_and_repeats_again_cards(
     page.locator("#flashcard").tap()  # a tap on the card flips it too
     expect(face).to_have_text(cards[1]["back"])
     page.get_by_role("button", name="Got it").tap()
-    for step in range(3, total + 2):
+    # Cards 3..total, then the first card again (it went to the end).
+    for step, card in zip(range(3, total + 2), [*cards[2:], cards[0]], strict=True):
         expect(progress).to_have_text(f"Card {step} of {total + 1}")
         page.keyboard.press("Space")  # the keyboard works as well as taps
+        # A learner grades what they have seen: wait for the answer before pressing 2.
+        expect(face).to_have_text(card["back"])
         page.keyboard.press("2")
     expect(page.locator("#study-done")).to_contain_text(
         f"You learned all {total} cards; 1 needed another go."

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pegasus.backup.cli import backup_app
+from pegasus.drills.cli import drill_app
 from pegasus.errors import PegasusError, UnknownPresetError
 from pegasus.presets import DEFAULT_PRESET
 
@@ -43,6 +45,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(config_app, name="config")
 app.add_typer(slo_app, name="slo")
+app.add_typer(backup_app, name="backup")
+app.add_typer(drill_app, name="drill")
 
 
 def _settings() -> Settings:

@@ -1,0 +1,1 @@
+"""Backup sets: the database and every stored object, with manifests to verify and restore them."""

@@ -1,0 +1,1 @@
+"""Reliability drills run against a staging target, each writing dated evidence."""

@@ -7,6 +7,7 @@ from sqlalchemy import Connection, create_engine
 
 from pegasus.db import models  # noqa: F401  (registers every table)
 from pegasus.db.base import Base
+from pegasus.db.migrate import include_object
 
 target_metadata = Base.metadata
 config = context.config
@@ -18,6 +19,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

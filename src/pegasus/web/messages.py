@@ -270,6 +270,11 @@ NOT_LEARNER_FACING: dict[str, str] = {
     "pegasus.error": "the abstract root; every raised error has a more specific code",
     "config.invalid": "refused at start-up; the operator sees it in the terminal",
     "slo.invalid": "the operator's SLO file; `pegasus slo render` reports it",
+    "backup.failed": "the operator's `pegasus backup` command; the terminal (or --json) shows it",
+    "backup.corrupt": "the operator's `pegasus backup verify|restore`; the terminal shows it",
+    "backup.location_invalid": "the operator's `pegasus backup` command; the terminal shows it",
+    "backup.target_not_empty": "the operator's `pegasus backup restore`; the terminal shows it",
+    "backup.tool_failed": "pg_dump, pg_restore or pg_amcheck under `pegasus backup`; the terminal shows it",
 }
 
 MESSAGES: dict[str, LearnerMessage] = {**STAGE_MESSAGES, **REQUEST_MESSAGES}

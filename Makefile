@@ -51,6 +51,14 @@ lint: $(STAMP) ## ruff lint and format check, and the import contracts (.importl
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+.PHONY: audit
+audit: $(STAMP) ## Known vulnerabilities in requirements.lock (pip-audit); fails when any package could not be checked
+	$(BIN)/python scripts/audit.py
+
+.PHONY: sbom
+sbom: $(STAMP) ## CycloneDX SBOM of requirements.lock into out/sbom.cdx.json (offline)
+	CYCLONEDX_PY=$(BIN)/cyclonedx-py ./scripts/sbom.sh out/sbom.cdx.json
+
 .PHONY: format
 format: $(STAMP) ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff format .
@@ -86,6 +94,11 @@ eval: $(STAMP) system-deps ## Study-kit quality on the fixture lectures (recall,
 .PHONY: alert-drill
 alert-drill: $(STAMP) system-deps ## Real Prometheus + Alertmanager page on a failing stage; evidence in docs/evidence/
 	$(BIN)/python -m drills.alert_drill
+
+.PHONY: drills
+drills: $(STAMP) system-deps ## Backup-restore and migration-rollback drills (embedded column); evidence in docs/evidence/drills/
+	$(BIN)/pegasus drill backup-restore --column embedded
+	$(BIN)/pegasus drill migration-rollback --column embedded
 
 .PHONY: mobile-evidence
 mobile-evidence: $(STAMP) system-deps ## The learner's flow on both phone profiles; screenshots in docs/evidence/mobile/

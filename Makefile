@@ -50,6 +50,7 @@ lint: $(STAMP) ## ruff lint and format check, and the import contracts (.importl
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/bandit -q -c pyproject.toml -r src/pegasus pegasus_testkit scripts
 
 .PHONY: audit
 audit: $(STAMP) ## Known vulnerabilities in requirements.lock (pip-audit); fails when any package could not be checked

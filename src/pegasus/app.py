@@ -17,12 +17,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from pegasus import __version__
+from pegasus.accounts.routes import router as accounts_router
 from pegasus.config import Settings
 from pegasus.courses.routes import router as courses_router
 from pegasus.errors import (
     AuthenticationError,
     ConflictError,
     CsrfError,
+    DatabaseUnavailableError,
     EditConflictError,
     InternalStageError,
     InvalidRequestError,
@@ -49,6 +51,7 @@ from pegasus.middleware import (
     BodyLimitMiddleware,
     NulCharacterMiddleware,
     RequestContextMiddleware,
+    SecurityHeadersMiddleware,
     error_response,
 )
 from pegasus.openapi import install_docs, install_openapi
@@ -58,6 +61,7 @@ from pegasus.runtime import Runtime, build_runtime
 from pegasus.search.routes import router as search_router
 from pegasus.uploads.routes import TusHeadersMiddleware
 from pegasus.uploads.routes import router as uploads_router
+from pegasus.web.account_routes import router as web_account_router
 from pegasus.web.auth import SignInRequiredError, sign_in_redirect
 from pegasus.web.auth_routes import router as web_auth_router
 from pegasus.web.error_pages import csrf_failed_page, wants_html
@@ -84,9 +88,13 @@ STATUS_BY_ERROR: tuple[tuple[type[PegasusError], int], ...] = (
     (InvalidRequestError, 422),
     (MediaError, 422),
     (StorageUnavailableError, 503),
+    (DatabaseUnavailableError, 503),
     (ServiceBusyError, 503),
 )
 
+
+#: ``Retry-After`` of a 503 ``database.unavailable``: a restart or fail-over takes seconds.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 #: Codes of Starlette's own HTTP errors (a route that does not exist, a method it lacks).
 HTTP_ERROR_CODES = {
@@ -161,12 +169,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(ops_router)
     app.include_router(search_router)
     app.include_router(uploads_router)
+    app.include_router(accounts_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_docs(app)
     install_openapi(app)
 
     app.include_router(web_shell_router)
     app.include_router(web_auth_router)
+    app.include_router(web_account_router)
     app.include_router(web_review_router)
     app.include_router(web_flow_router)
     app.include_router(web_ops_router)
@@ -178,6 +188,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if isinstance(exc, ServiceBusyError):
             headers = {"Retry-After": str(exc.retry_after_seconds)}
+        elif isinstance(exc, DatabaseUnavailableError):
+            headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
         if status >= 500:
             log.error("http.error", code=exc.code, path=request.url.path)
         return error_response(request.scope, exc.code, exc.message, status, headers)
@@ -208,11 +220,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     @app.exception_handler(SQLAlchemyTimeoutError)
     @app.exception_handler(OperationalError)
     async def database_busy(request: Request, exc: Exception) -> JSONResponse:
-        # No free pooled connection in time, or SQLite's write lock not released in time, or
-        # the database unreachable: the client may try again; nothing was changed.
+        # No free pooled connection in time or SQLite's write lock not released in time
+        # (503 service.busy), or the database unreachable (503 database.unavailable): the
+        # client may try again; nothing was changed.
         if isinstance(exc, OperationalError) and not _is_busy(exc):
             return await unexpected(request, exc)
         log.warning("http.busy", path=request.url.path, reason=type(exc).__name__)
+        if isinstance(exc, OperationalError) and not _is_locked(exc):
+            return await pegasus_error(request, DatabaseUnavailableError())
         return await pegasus_error(request, ServiceBusyError())
 
     @app.exception_handler(DataError)
@@ -235,6 +250,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         max_chunk_bytes=settings.uploads.chunk_max_bytes,
     )
     app.add_middleware(TusHeadersMiddleware)
+    # Inside GZip, so /docs' inline script is hashed before it is compressed; outside every
+    # middleware that answers on its own, so their refusals carry the headers too.
+    app.add_middleware(SecurityHeadersMiddleware)
     # Pages, scripts and JSON travel compressed to phones. Starlette leaves event streams,
     # ranges, audio, video and zips alone; the other ready-compressed exports are added.
     app.add_middleware(
@@ -250,6 +268,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
     return app
+
+
+def _is_locked(exc: OperationalError) -> bool:
+    """SQLite's write lock not released in time (busy), as opposed to a lost database."""
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text
 
 
 def _is_busy(exc: OperationalError) -> bool:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -24,13 +25,64 @@ from pydantic_settings import (
 from pegasus.redaction import redact_url
 
 ENV_PREFIX = "PEGASUS_"
-PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "secret", "password", "xxx"})
+#: Values copied from templates and examples instead of a real secret (compared stripped and
+#: lower-cased, also as a URL's password: ``postgresql://pegasus:changethis@db/pegasus``).
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "changethis",
+        "changeme",
+        "change-me",
+        "change_me",
+        "replaceme",
+        "replace-me",
+        "secret",
+        "password",
+        "passw0rd",
+        "example",
+        "placeholder",
+        "todo",
+        "xxx",
+        "...",
+        "<secret>",
+    }
+)
+
+
+def _is_placeholder(secret: str | None) -> bool:
+    return secret is not None and secret.strip().lower() in PLACEHOLDER_SECRETS
 
 
 def _refuse_placeholder(value: SecretStr | None) -> SecretStr | None:
-    if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+    if value is not None and _is_placeholder(value.get_secret_value()):
         raise ValueError("holds a placeholder; set a real secret")
     return value
+
+
+def _refuse_empty(value: SecretStr | None) -> SecretStr | None:
+    # An empty bearer secret would admit "Authorization: Bearer " (an empty token matches).
+    if value is not None and not value.get_secret_value().strip():
+        raise ValueError("is empty; unset the variable to turn this off, or set a real secret")
+    return value
+
+
+def _url_password(url: str) -> str | None:
+    """The password in ``url``'s user-info or its ``password=`` query parameter, if any."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return None
+    if password is not None:
+        return unquote(password)
+    for name, value in parse_qsl(parts.query):
+        if name.lower() == "password":
+            return value
+    return None
+
+
+def _refuse_placeholder_in_url(url: str) -> None:
+    if _is_placeholder(_url_password(url)):
+        raise ValueError("the password in this URL holds a placeholder; set a real secret")
 
 
 class DatabaseSettings(BaseModel):
@@ -51,10 +103,29 @@ class DatabaseSettings(BaseModel):
         gt=0,
         description="a request waits this long for a free connection, then answers 503",
     )
+    connect_timeout_seconds: int = Field(
+        default=5,
+        ge=2,
+        description=(
+            "PostgreSQL: a new connection not made within this long fails (database down or "
+            "unreachable) instead of hanging; libpq's minimum is 2"
+        ),
+    )
+    statement_timeout_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="PostgreSQL: a statement running longer is cancelled by the server (0: off)",
+    )
 
     @property
     def is_sqlite(self) -> bool:
         return self.url.get_secret_value().startswith("sqlite")
+
+    @field_validator("url")
+    @classmethod
+    def _no_placeholder_password(cls, value: SecretStr) -> SecretStr:
+        _refuse_placeholder_in_url(value.get_secret_value())
+        return value
 
 
 class StorageSettings(BaseModel):
@@ -71,6 +142,14 @@ class StorageSettings(BaseModel):
     s3_secret_access_key: SecretStr | None = Field(default=None, description="S3 secret access key")
     s3_create_bucket: bool = Field(
         default=False, description="create the bucket on start when it is missing"
+    )
+    sweep_grace_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="an object no row references is removed once it is this old (sweeper)",
+    )
+    sweep_interval_minutes: float = Field(
+        default=60.0, gt=0, description="how often a worker runs the storage sweeper"
     )
 
     _no_placeholder = field_validator("s3_secret_access_key")(_refuse_placeholder)
@@ -96,6 +175,12 @@ class QueueSettings(BaseModel):
     max_attempts: int = Field(default=4, ge=1, description="attempts per stage on transient errors")
     retry_base_seconds: float = Field(default=2.0, gt=0, description="first retry delay")
     retry_max_seconds: float = Field(default=300.0, gt=0, description="longest retry delay")
+
+    @field_validator("url")
+    @classmethod
+    def _no_placeholder_password(cls, value: str) -> str:
+        _refuse_placeholder_in_url(value)
+        return value
 
     @property
     def is_redis(self) -> bool:
@@ -253,12 +338,30 @@ class OpsSettings(BaseModel):
     alert_webhook_secret: SecretStr | None = Field(
         default=None, description="bearer secret Alertmanager sends to /api/v1/ops/alerts"
     )
+    alert_webhook_secret_previous: SecretStr | None = Field(
+        default=None,
+        description="the secret being rotated out, still accepted until unset (rotation)",
+    )
 
     slo_file: Path | None = Field(
         default=None, description="SLO declarations for /ops; empty for the bundled slo.yaml"
     )
 
-    _no_placeholder = field_validator("alert_webhook_secret")(_refuse_placeholder)
+    _no_placeholder = field_validator("alert_webhook_secret", "alert_webhook_secret_previous")(
+        _refuse_placeholder
+    )
+    _not_empty = field_validator("alert_webhook_secret", "alert_webhook_secret_previous")(
+        _refuse_empty
+    )
+
+    @model_validator(mode="after")
+    def _previous_needs_current(self) -> OpsSettings:
+        if self.alert_webhook_secret_previous is not None and self.alert_webhook_secret is None:
+            raise ValueError(
+                "alert_webhook_secret_previous is set without alert_webhook_secret: "
+                "a rotation keeps the new secret in alert_webhook_secret"
+            )
+        return self
 
 
 class LogSettings(BaseModel):
@@ -297,6 +400,8 @@ class Settings(BaseSettings):
         env_nested_max_split=1,
         case_sensitive=False,
         extra="ignore",
+        # A refused value is not echoed in the error (it may be a secret).
+        hide_input_in_errors=True,
     )
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)

@@ -125,8 +125,11 @@ AdminDep = Annotated[User, Depends(admin_user)]
 def alert_sender(request: Request, runtime: RuntimeDep) -> None:
     """Admits the Alertmanager webhook's caller: the shared bearer secret (401/403 otherwise),
     checked before the body is read into the database."""
+    ops = runtime.settings.ops
     check_alert_sender(
-        request.headers.get("authorization"), runtime.settings.ops.alert_webhook_secret
+        request.headers.get("authorization"),
+        ops.alert_webhook_secret,
+        ops.alert_webhook_secret_previous,
     )
 
 

@@ -107,6 +107,35 @@ class UserExistsError(ConflictError):
     code = "user.exists"
 
 
+class TokenRevokedError(AuthenticationError):
+    """This API token was revoked. Create a new one (Account page or `pegasus tokens create`)."""
+
+    code = "auth.token_revoked"
+
+
+class TokenExpiredError(AuthenticationError):
+    """This API token has expired. Create a new one (Account page or `pegasus tokens create`)."""
+
+    code = "auth.token_expired"
+
+
+class AccountDisabledError(AuthenticationError):
+    """This account is disabled. Ask the person who runs Pegasus to enable it again."""
+
+    code = "auth.account_disabled"
+
+
+class SignInRateLimitedError(PegasusError):
+    """Too many failed sign-ins from this account or this network. Wait, then try again."""
+
+    code = "auth.rate_limited"
+
+    def __init__(self, message: str | None = None, *, retry_after_seconds: int = 60) -> None:
+        super().__init__(message, retry_after_seconds=retry_after_seconds)
+        #: Seconds until a sign-in may be tried again (sent as ``Retry-After``).
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+
 class EditConflictError(ConflictError):
     """Someone else changed this since you opened it; reload to see their version, then
     make your change again."""
@@ -269,9 +298,18 @@ class StorageUnavailableError(PipelineError):
 
 
 class ObjectMissingError(PipelineError):
-    """A stored file this step needs is missing."""
+    """A stored file this step needs is missing or unreadable."""
 
     code = "storage.object_missing"
+
+
+class DatabaseUnavailableError(PipelineError):
+    """The database is unreachable right now; Pegasus will try again."""
+
+    code = "database.unavailable"
+    # Connection lost, server restarting, a lock or serialization conflict: the queue's
+    # retry policy runs the stage again later (``pegasus.queue.retry``).
+    transient = True
 
 
 class WorkerLostError(PipelineError):
@@ -291,6 +329,63 @@ class InternalStageError(PipelineError):
     """Something went wrong on our side while processing this step. Retry the lecture."""
 
     code = "internal.error"
+
+
+#: SQLSTATEs of PostgreSQL failures that pass: serialization failure and deadlock, the
+#: server shutting down or starting up, a statement or lock timeout, out of resources
+#: (class 53) and every connection exception (class 08).
+TRANSIENT_SQLSTATES = frozenset(
+    {"40001", "40P01", "57P01", "57P02", "57P03", "57014", "55P03", "53000", "53100", "53200"}
+    | {"53300", "53400"}
+)
+#: What SQLite says when another connection holds the database or the file is unreachable.
+_SQLITE_TRANSIENT_MESSAGES = (
+    "database is locked",
+    "database is busy",
+    "database table is locked",
+    "unable to open database file",
+    "disk i/o error",
+)
+
+
+def database_unavailable(exc: BaseException) -> DatabaseUnavailableError | None:
+    """The ``DatabaseUnavailableError`` that ``exc`` means, or None when it is not a database
+    fault that may pass: a lost or refused connection (SQLAlchemy ``OperationalError``,
+    ``DisconnectionError``, ``InterfaceError`` of a closed connection, psycopg's own
+    ``OperationalError``), an exhausted connection pool, SQLite's "database is locked", or
+    a serialization failure or deadlock (SQLSTATE 40001/40P01). A constraint violation, a
+    missing table or a bad statement is a bug and stays what it is."""
+    if isinstance(exc, DatabaseUnavailableError):
+        return exc
+    from sqlalchemy import exc as sa_exc  # the error tree itself needs no database library
+
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError):
+        return DatabaseUnavailableError(error=type(exc).__name__)
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated or _transient_driver_error(exc.orig):
+            return DatabaseUnavailableError(error=type(exc.orig).__name__)
+        return None
+    if _transient_driver_error(exc):
+        return DatabaseUnavailableError(error=type(exc).__name__)
+    return None
+
+
+def _transient_driver_error(error: BaseException | None) -> bool:
+    """Whether a DB-API driver's own exception (psycopg, sqlite3) is a fault that passes."""
+    if error is None:
+        return False
+    module, name = type(error).__module__, type(error).__name__
+    sqlstate = getattr(error, "sqlstate", None)
+    if module.startswith("psycopg"):
+        if sqlstate:
+            return sqlstate.startswith("08") or sqlstate in TRANSIENT_SQLSTATES
+        # No SQLSTATE: the client could not reach the server or lost the connection.
+        names = {cls.__name__ for cls in type(error).__mro__}
+        return bool(names & {"OperationalError", "InterfaceError"})
+    if module == "sqlite3" and name == "OperationalError":
+        text = str(error).lower()
+        return any(message in text for message in _SQLITE_TRANSIENT_MESSAGES)
+    return False
 
 
 def transient_error_codes() -> list[str]:

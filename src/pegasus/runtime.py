@@ -7,7 +7,7 @@ never by importing a slice itself."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from huey.api import Huey
@@ -39,6 +39,7 @@ from pegasus.pipeline.generate import GenerateStage, build_kit_generator
 from pegasus.pipeline.ingest import IngestStage
 from pegasus.pipeline.reconciler import ReconcilerThread
 from pegasus.pipeline.runner import StageRunner
+from pegasus.pipeline.sweeper import Sweeper
 from pegasus.pipeline.transcribe import TranscribeStage, shared_transcriber
 from pegasus.queue.dispatch import Dispatcher, HueyDispatcher, build_huey
 from pegasus.queue.heartbeat import WorkerHeartbeat, count_alive
@@ -64,6 +65,7 @@ class Runtime:
     exposition: CollectorRegistry
     _runner: StageRunner | None = None
     _slo_targets: tuple[SloTarget, ...] = ()
+    _sweeper: Sweeper | None = None
 
     def stages(self) -> dict[str, Stage]:
         return build_stages(self.settings)
@@ -90,8 +92,31 @@ class Runtime:
             self.settings.queue,
             utcnow,
             self.metrics,
-            housekeeping=[self.sweep_expired_uploads, self.purge_expired_web_sessions],
+            housekeeping=[
+                self.sweep_expired_uploads,
+                self.purge_expired_web_sessions,
+                self.sweep_storage,
+            ],
         )
+
+    @property
+    def sweeper(self) -> Sweeper:
+        """The process's one sweeper (it remembers when it last swept)."""
+        if self._sweeper is None:
+            storage = self.settings.storage
+            self._sweeper = Sweeper(
+                self.session_factory,
+                self.store,
+                self.metrics,
+                grace=timedelta(hours=storage.sweep_grace_hours),
+                interval=timedelta(minutes=storage.sweep_interval_minutes),
+            )
+        return self._sweeper
+
+    def sweep_storage(self, now: datetime) -> object:
+        """Remove stored objects no row references (after the grace period) and dead
+        workers' scratch directories, at most once per the sweeper's interval."""
+        return self.sweeper(now)
 
     def purge_expired_web_sessions(self, now: datetime) -> int:
         """Delete browser sessions past their expiry (they no longer sign anybody in)."""

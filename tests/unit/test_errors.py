@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+import psycopg
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from psycopg import errors as pg_errors
+from sqlalchemy import exc as sa_exc
 
 from pegasus import errors
 from pegasus.app import status_for
@@ -42,6 +47,7 @@ def test_default_message_is_the_docstring() -> None:
 #: the queue runs the stage again later. Anything else fails the lecture at once.
 TRANSIENT_CODES = {
     "storage.unavailable",
+    "database.unavailable",
     "worker.lost",
     "service.busy",
     "generation.llm_unavailable",
@@ -106,3 +112,57 @@ def test_unknown_preset_lists_the_valid_ones() -> None:
 def test_download_filenames_are_safe(title: str, stem: str) -> None:
     assert safe_stem(title) == stem
     assert stem.isascii()
+
+
+def _wrapped(cls: type[sa_exc.DBAPIError], orig: BaseException) -> sa_exc.DBAPIError:
+    """``orig`` as SQLAlchemy raises it from a statement."""
+    return cls("SELECT 1", {}, orig)
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        _wrapped(sa_exc.OperationalError, sqlite3.OperationalError("database is locked")),
+        _wrapped(sa_exc.OperationalError, psycopg.OperationalError("connection refused")),
+        _wrapped(sa_exc.OperationalError, pg_errors.SerializationFailure("could not serialize")),
+        _wrapped(sa_exc.OperationalError, pg_errors.DeadlockDetected("deadlock detected")),
+        _wrapped(sa_exc.OperationalError, pg_errors.AdminShutdown("terminating connection")),
+        _wrapped(sa_exc.InterfaceError, psycopg.InterfaceError("the connection is closed")),
+        sa_exc.DisconnectionError("gone"),
+        sa_exc.TimeoutError("QueuePool limit reached"),
+        psycopg.OperationalError("server closed the connection unexpectedly"),
+    ],
+    ids=[
+        "sqlite-locked",
+        "pg-refused",
+        "pg-40001",
+        "pg-40P01",
+        "pg-57P01",
+        "pg-closed",
+        "disconnect",
+        "pool-timeout",
+        "psycopg-raw",
+    ],
+)
+def test_connection_loss_and_serialization_failures_are_database_unavailable(
+    raised: BaseException,
+) -> None:
+    fault = errors.database_unavailable(raised)
+    assert isinstance(fault, errors.DatabaseUnavailableError)
+    assert fault.code == "database.unavailable"
+    assert fault.transient
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        _wrapped(sa_exc.OperationalError, sqlite3.OperationalError("no such table: lectures")),
+        _wrapped(sa_exc.IntegrityError, pg_errors.UniqueViolation("duplicate key")),
+        _wrapped(sa_exc.ProgrammingError, pg_errors.UndefinedTable("relation does not exist")),
+        _wrapped(sa_exc.InterfaceError, sqlite3.InterfaceError("Error binding parameter 1")),
+        ValueError("not a database error"),
+    ],
+    ids=["sqlite-no-table", "pg-unique", "pg-undefined-table", "sqlite-binding", "other"],
+)
+def test_bugs_are_not_database_unavailable(raised: BaseException) -> None:
+    assert errors.database_unavailable(raised) is None

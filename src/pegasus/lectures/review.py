@@ -12,14 +12,15 @@ write with an ``If-Match`` that no longer matches (``etags.if_match_passes``) is
 ``EditConflictError`` (412) and changes nothing. Without ``If-Match`` the last edit of an
 item wins, and edits of different items all survive.
 
-Within an edit the object is stored last, after the index and row updates; the request's
-unit of work commits right after. Only a failed commit after that write could leave the
-stored JSON ahead of the database (the next edit would then keep that change).
+Storage and the database never disagree (``pegasus.pipeline.objects``): an edit stores the
+new JSON under a new key (``transcript.v7-1a2b3c4d.json``) and switches the artifact row
+(key, size, SHA-256) to it in the request's transaction; the version it replaced is deleted
+once that transaction commits, and the new one if it rolls back (a failed commit
+included), so the row always describes the object a reader gets.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -39,9 +40,10 @@ from pegasus.errors import (
 from pegasus.lectures import edit_lock, etags, repository
 from pegasus.lectures.etags import ItemKind, Versioned
 from pegasus.lectures.service import get_lecture
-from pegasus.pipeline import transitions
-from pegasus.pipeline.generate import KIT
-from pegasus.pipeline.transcribe import TRANSCRIPT
+from pegasus.pipeline import objects, transitions
+from pegasus.pipeline.base import parse_stored
+from pegasus.pipeline.generate import KIT, KIT_NAME
+from pegasus.pipeline.transcribe import TRANSCRIPT, TRANSCRIPT_NAME
 from pegasus.queue.dispatch import Dispatcher
 from pegasus.search.repository import update_segment_text
 from pegasus.storage.base import ObjectStore
@@ -96,6 +98,10 @@ def _what(kind: str) -> str:
     return "transcript" if kind == TRANSCRIPT else "study kit"
 
 
+#: The object name each editable kind's versions are named after.
+_NAMES = {TRANSCRIPT: TRANSCRIPT_NAME, KIT: KIT_NAME}
+
+
 def _lock(
     session: Session, owner_id: str, lecture_id: str, kind: str
 ) -> tuple[Lecture, edit_lock.LockedArtifact]:
@@ -133,16 +139,16 @@ def _save(
     locked: edit_lock.LockedArtifact,
     data: bytes,
 ) -> None:
-    """Record and store the edited object; the store write comes last (see module doc)."""
-    edit_lock.record_write(
-        session,
-        lecture_id=lecture.id,
-        kind=kind,
-        size_bytes=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
+    """Store the edited object as a new version under a new key and switch the row to it;
+    the old version goes after the commit, the new one on a rollback (see module doc)."""
+    key = objects.new_version_key(
+        lecture.course_id, lecture.id, _NAMES[kind], locked.version_before + 1
+    )
+    stored = objects.store_new_version(session, store, key=key, data=data)
+    objects.switch_artifact(
+        session, store, lecture_id=lecture.id, kind=kind, old_key=locked.key, stored=stored
     )
     session.flush()
-    store.put_bytes(locked.key, data, content_type="application/json")
 
 
 def read_kit(session: Session, store: ObjectStore, owner_id: str, lecture_id: str) -> StudyKit:
@@ -154,11 +160,12 @@ def read_kit_versioned(
 ) -> Versioned[StudyKit]:
     """The stored kit with the ETag of its artifact version (never newer than the JSON)."""
     lecture = get_lecture(session, owner_id, lecture_id)
-    row = repository.artifact(session, lecture.id, KIT)
-    if row is None:
+    found = objects.read_artifact(session, store, lecture.id, KIT)
+    if found is None:
         raise NotFoundError("This lecture has no study kit yet.")
+    row, data = found
     etag = etags.artifact_etag(KIT, lecture.id, row.version)
-    return Versioned(StudyKit.model_validate_json(store.get_bytes(row.key)), etag)
+    return Versioned(parse_stored(data, StudyKit, kind=KIT, key=row.key), etag)
 
 
 def edit_segment(
@@ -174,7 +181,9 @@ def edit_segment(
     """Replace segment ``position``'s text; its times stay, its word times are dropped, its
     version goes up by one. The ETag returned is the segment's new one."""
     lecture, locked = _lock(session, owner_id, lecture_id, TRANSCRIPT)
-    transcript = Transcript.model_validate_json(store.get_bytes(locked.key))
+    transcript = parse_stored(
+        store.get_bytes(locked.key), Transcript, kind=TRANSCRIPT, key=locked.key
+    )
     if not 0 <= position < len(transcript.segments):
         raise NotFoundError(
             f"There is no segment {position}; this transcript has "
@@ -252,7 +261,7 @@ def _open_item(
     session: Session, store: ObjectStore, collection: KitCollection, ref: ItemRef
 ) -> _ItemEdit:
     lecture, locked = _lock(session, ref.owner_id, ref.lecture_id, KIT)
-    kit = StudyKit.model_validate_json(store.get_bytes(locked.key))
+    kit = parse_stored(store.get_bytes(locked.key), StudyKit, kind=KIT, key=locked.key)
     items: list[Any] = getattr(kit, collection)
     index = next((i for i, item in enumerate(items) if item.id == ref.item_id), None)
     if index is None:

@@ -126,8 +126,7 @@ def get_transcript(
 def download_export(
     lecture_id: str, fmt: ExportFormatPath, user: UserDep, session: SessionDep, runtime: RuntimeDep
 ) -> StreamingResponse:
-    export = service.export_file(session, user.id, lecture_id, fmt)
-    handle = runtime.store.open_read(export.key)
+    export, handle = service.open_export(session, runtime.store, user.id, lecture_id, fmt)
 
     def body() -> Iterator[bytes]:
         try:

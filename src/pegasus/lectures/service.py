@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 import structlog
@@ -18,15 +18,18 @@ from pegasus.errors import (
     MediaTooLargeError,
     NotFoundError,
     NothingToRetryError,
+    ObjectMissingError,
     ensure_no_nul,
     too_large_message,
 )
+from pegasus.exports import render_export
 from pegasus.exports.bundle import safe_stem
 from pegasus.exports.formats import ExportFormat, get_format
 from pegasus.lectures import edit_lock
 from pegasus.lectures.etags import Versioned, artifact_etag
-from pegasus.pipeline import transitions
-from pegasus.pipeline.export import export_kind
+from pegasus.pipeline import objects, transitions
+from pegasus.pipeline.base import parse_stored
+from pegasus.pipeline.export import export_kind, export_name
 from pegasus.pipeline.generate import KIT
 from pegasus.pipeline.ingest import SOURCE
 from pegasus.pipeline.queries import latest_runs
@@ -34,6 +37,7 @@ from pegasus.pipeline.transcribe import TRANSCRIPT
 from pegasus.queue.dispatch import Dispatcher
 from pegasus.storage.base import ObjectStore, StoredObject
 from pegasus.storage.keys import lecture_key
+from pegasus.studykit.schemas import StudyKit
 from pegasus.transcription.schemas import Transcript
 
 from . import repository
@@ -64,8 +68,10 @@ def create_lecture(
 ) -> Lecture:
     """Store the upload (streamed, hashed, size-limited) and queue its ingest stage.
 
-    Course and preset are checked before anything is stored. If recording the lecture fails
-    after the upload was stored, the stored object is deleted again.
+    Course and preset are checked before anything is stored. The object is stored under the
+    new lecture's own key before the transaction that records the lecture commits; if that
+    transaction rolls back (recording fails, or the commit itself), the object is deleted
+    again, so no stored recording is left without its lecture.
     """
     ensure_no_nul(title=title, preset=preset_key, file_name=upload.filename)
     course = get_course(session, owner_id, course_id)
@@ -83,6 +89,7 @@ def create_lecture(
         )
     except MediaTooLargeError as exc:  # the same sentence as the HTTP layer's early refusal
         raise MediaTooLargeError(too_large_message(max_bytes), **exc.context) from exc
+    objects.after_rollback(session, lambda: objects.discard(store, key, reason="rolled back"))
     try:
         lecture = register_stored_source(
             session,
@@ -97,7 +104,8 @@ def create_lecture(
             stored=stored,
         )
     except BaseException:
-        store.delete_prefix(key.rsplit("/", 1)[0] + "/")
+        # At once as well: a caller that catches the error need not roll back.
+        objects.discard(store, key, reason="not recorded")
         raise
     return lecture
 
@@ -206,13 +214,14 @@ def read_transcript_versioned(
     """The stored transcript with the ETag of its artifact version (row read before the
     object, so the ETag is never newer than the JSON; see ``pegasus.lectures.etags``)."""
     lecture = get_lecture(session, owner_id, lecture_id)
-    row = repository.artifact(session, lecture.id, TRANSCRIPT)
-    if row is None:
+    found = objects.read_artifact(session, store, lecture.id, TRANSCRIPT)
+    if found is None:
         raise NotFoundError(
             "The transcript is not ready yet. Check the lecture's status and try again."
         )
+    row, data = found
     etag = artifact_etag(TRANSCRIPT, lecture.id, row.version)
-    return Versioned(Transcript.model_validate_json(store.get_bytes(row.key)), etag)
+    return Versioned(parse_stored(data, Transcript, kind=TRANSCRIPT, key=row.key), etag)
 
 
 @dataclass(frozen=True)
@@ -279,3 +288,75 @@ def export_file(session: Session, owner_id: str, lecture_id: str, fmt_key: str) 
         filename=f"{safe_stem(lecture.title)}.{fmt.extension}",
         title=lecture.title,
     )
+
+
+def open_export(
+    session: Session, store: ObjectStore, owner_id: str, lecture_id: str, fmt_key: str
+) -> tuple[ExportFile, BinaryIO]:
+    """Export ``fmt_key`` of a lecture and its stored bytes, open for reading (the caller
+    closes it). An export whose object is missing is rebuilt from the stored transcript and
+    kit first (``rebuild_export``); ``ObjectMissingError`` when the transcript is gone too."""
+    export = export_file(session, owner_id, lecture_id, fmt_key)
+    try:
+        return export, store.open_read(export.key)
+    except ObjectMissingError:
+        log.warning("export.object_missing", lecture_id=lecture_id, format=export.fmt.key)
+    rebuilt = rebuild_export(session, store, owner_id, lecture_id, fmt_key)
+    return rebuilt, store.open_read(rebuilt.key)
+
+
+def rebuild_export(
+    session: Session, store: ObjectStore, owner_id: str, lecture_id: str, fmt_key: str
+) -> ExportFile:
+    """Render export ``fmt_key`` again from the lecture's stored transcript and kit, store it
+    under a new key and switch its artifact row to it in this transaction (the row's lock
+    first, so two requests rebuilding at once take turns; the second finds the first's)."""
+    fmt = get_format(fmt_key)
+    kind = export_kind(fmt.key)
+    locked = edit_lock.lock_artifact(session, owner_id=owner_id, lecture_id=lecture_id, kind=kind)
+    session.expire_all()  # rows read before the lock may be older than what it waited for
+    export = export_file(session, owner_id, lecture_id, fmt.key)
+    if locked is None:
+        raise NotFoundError("The exports are not ready yet. Check the lecture's status.")
+    if store.exists(locked.key):
+        return replace(export, key=locked.key)  # rebuilt by another request meanwhile
+    lecture = get_lecture(session, owner_id, lecture_id)
+    transcript_found = objects.read_artifact(session, store, lecture.id, TRANSCRIPT)
+    if transcript_found is None:
+        raise ObjectMissingError(
+            "This export is missing and the transcript to rebuild it from is not stored.",
+            lecture_id=lecture.id,
+        )
+    transcript_row, transcript_data = transcript_found
+    transcript = parse_stored(transcript_data, Transcript, kind=TRANSCRIPT, key=transcript_row.key)
+    kit_found = objects.read_artifact(session, store, lecture.id, KIT)
+    kit = (
+        parse_stored(kit_found[1], StudyKit, kind=KIT, key=kit_found[0].key)
+        if kit_found is not None
+        else None
+    )
+    data = render_export(
+        fmt.key,
+        title=lecture.title,
+        transcript=transcript,
+        kit=kit,
+        deck_name=get_course(session, owner_id, lecture.course_id).name,
+        lecture_id=lecture.id,
+    )
+    key = objects.new_version_key(
+        lecture.course_id, lecture.id, export_name(fmt.extension), locked.version_before + 1
+    )
+    stored = objects.store_new_version(
+        session, store, key=key, data=data, content_type=fmt.content_type
+    )
+    objects.switch_artifact(
+        session, store, lecture_id=lecture.id, kind=kind, old_key=locked.key, stored=stored
+    )
+    session.flush()
+    log.info(
+        "export.rebuilt",
+        lecture_id=lecture.id,
+        format=fmt.key,
+        size_bytes=stored.size_bytes,
+    )
+    return replace(export, key=stored.key, size_bytes=stored.size_bytes)

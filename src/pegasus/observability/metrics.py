@@ -51,8 +51,12 @@ EXPORTED_METRICS = frozenset(
         "pegasus_ready",
         "pegasus_http_requests_total",
         "pegasus_http_request_duration_seconds",
+        "pegasus_sweeper_removed_total",
     }
 )
+
+#: The ``kind`` label of ``pegasus_sweeper_removed_total``.
+SWEPT_KINDS = ("object", "workdir")
 
 
 def enable_multiprocess(directory: Path) -> None:
@@ -125,6 +129,15 @@ class PipelineMetrics:
             ["method", "route"],
             registry=registry,
         )
+        self.sweeper_removed = Counter(
+            "pegasus_sweeper_removed_total",
+            "What the sweeper removed: stored objects no row references (object), scratch "
+            "directories of dead workers (workdir).",
+            ["kind"],
+            registry=registry,
+        )
+        for kind in SWEPT_KINDS:
+            self.sweeper_removed.labels(kind=kind)
         for stage in StageName:  # export zeros so rates exist before the first event
             for outcome in ("succeeded", "failed", "retried"):
                 self.stage_runs.labels(stage=stage.value, outcome=outcome)

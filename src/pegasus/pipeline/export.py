@@ -5,8 +5,8 @@ from __future__ import annotations
 from pegasus.exports import render_export
 from pegasus.exports.formats import get_format
 from pegasus.pipeline.base import ArtifactOut, StageContext, StageResult
-from pegasus.pipeline.generate import KIT_NAME
-from pegasus.pipeline.transcribe import TRANSCRIPT_NAME
+from pegasus.pipeline.generate import KIT, KIT_NAME
+from pegasus.pipeline.transcribe import TRANSCRIPT, TRANSCRIPT_NAME
 from pegasus.studykit.schemas import StudyKit
 from pegasus.transcription.schemas import Transcript
 
@@ -16,14 +16,19 @@ def export_kind(fmt: str) -> str:
     return f"export.{fmt}"
 
 
+def export_name(extension: str) -> str:
+    """The object name (in the lecture's prefix) of the export with file ``extension``."""
+    return f"exports/lecture.{extension}"
+
+
 class ExportStage:
     """Writes one ``export.<fmt>`` artifact per format of the preset."""
 
     name = "export"
 
     def run(self, ctx: StageContext) -> StageResult:
-        transcript = Transcript.model_validate_json(ctx.store.get_bytes(ctx.key(TRANSCRIPT_NAME)))
-        kit = StudyKit.model_validate_json(ctx.store.get_bytes(ctx.key(KIT_NAME)))
+        transcript = ctx.read_json(TRANSCRIPT, TRANSCRIPT_NAME, Transcript)
+        kit = ctx.read_json(KIT, KIT_NAME, StudyKit)
         artifacts: list[ArtifactOut] = []
         formats = ctx.preset.exports
         for index, key in enumerate(formats):
@@ -37,11 +42,12 @@ class ExportStage:
                 deck_name=ctx.course_name,
                 lecture_id=ctx.lecture_id,
             )
+            kind = export_kind(key)
             stored = ctx.store.put_bytes(
-                ctx.key(f"exports/lecture.{fmt.extension}"), data, content_type=fmt.content_type
+                ctx.output_key(kind, export_name(fmt.extension)),
+                data,
+                content_type=fmt.content_type,
             )
-            artifacts.append(
-                ArtifactOut(kind=export_kind(key), stored=stored, content_type=fmt.content_type)
-            )
+            artifacts.append(ArtifactOut(kind=kind, stored=stored, content_type=fmt.content_type))
         ctx.report_progress(1.0, f"{len(artifacts)} files")
         return StageResult(artifacts=artifacts)

@@ -7,9 +7,14 @@ from typing import Protocol
 import structlog
 
 from pegasus.config import LlmSettings
-from pegasus.errors import LlmInvalidOutputError, LlmRefusedError, LlmUnavailableError
+from pegasus.errors import (
+    LlmInvalidOutputError,
+    LlmRefusedError,
+    LlmUnavailableError,
+    ObjectMissingError,
+)
 from pegasus.pipeline.base import ArtifactOut, ProgressCallback, StageContext, StageResult
-from pegasus.pipeline.transcribe import TRANSCRIPT_NAME
+from pegasus.pipeline.transcribe import TRANSCRIPT, TRANSCRIPT_NAME
 from pegasus.presets import Preset
 from pegasus.studykit.edits import merge_learner_edits
 from pegasus.studykit.generator import generate_kit
@@ -78,19 +83,15 @@ class GenerateStage:
 
     def run(self, ctx: StageContext) -> StageResult:
         ctx.report_progress(0.0, "Reading the transcript")
-        transcript = Transcript.model_validate_json(ctx.store.get_bytes(ctx.key(TRANSCRIPT_NAME)))
+        transcript = ctx.read_json(TRANSCRIPT, TRANSCRIPT_NAME, Transcript)
         ctx.report_progress(0.2, "Writing the study kit")
-        previous = (
-            StudyKit.model_validate_json(ctx.store.get_bytes(ctx.key(KIT_NAME)))
-            if ctx.store.exists(ctx.key(KIT_NAME))
-            else None
-        )
+        previous = _previous_kit(ctx)
         kit = merge_learner_edits(
             previous, self._generate(transcript, ctx.preset, _scaled(ctx.report_progress))
         )
         _carry_versions(previous, kit)
         stored = ctx.store.put_bytes(
-            ctx.key(KIT_NAME),
+            ctx.output_key(KIT, KIT_NAME),
             kit.model_dump_json().encode("utf-8"),
             content_type="application/json",
         )
@@ -102,6 +103,23 @@ class GenerateStage:
         return StageResult(
             artifacts=[ArtifactOut(kind=KIT, stored=stored, content_type="application/json")]
         )
+
+
+def _previous_kit(ctx: StageContext) -> StudyKit | None:
+    """The kit a regenerate starts from (its row's version: the learner's edits), or None
+    on the first run. A kit row whose object is gone is logged and regenerated from the
+    transcript rather than failing the lecture for good."""
+    if KIT not in ctx.artifacts and (ctx.artifacts or not ctx.store.exists(ctx.key(KIT_NAME))):
+        return None  # no kit row: the first run (what an earlier attempt left is not one)
+    try:
+        return ctx.read_json(KIT, KIT_NAME, StudyKit)
+    except ObjectMissingError as exc:
+        log.warning(
+            "pipeline.generate.previous_kit_unreadable",
+            lecture_id=ctx.lecture_id,
+            key=exc.context.get("key"),
+        )
+        return None
 
 
 def _scaled(report: ProgressCallback) -> ProgressCallback:

@@ -25,7 +25,7 @@ class IngestStage:
         source = ctx.workdir / "upload" / ctx.source_name
         source.parent.mkdir()
         ctx.report_progress(0.0, "Checking the recording")
-        ctx.store.download_to(ctx.key(SOURCE), source)
+        ctx.store.download_to(ctx.input_key(SOURCE, SOURCE), source)
         info = probe(source, max_duration_seconds=self._max_duration_seconds)
         ctx.report_progress(0.1, "Converting the audio")
         wav = ctx.workdir / AUDIO_NAME
@@ -35,7 +35,9 @@ class IngestStage:
             max_duration_seconds=self._max_duration_seconds,
             on_progress=lambda done: ctx.report_progress(0.1 + 0.8 * done, "Converting the audio"),
         )
-        stored = ctx.store.put_file(ctx.key(AUDIO_NAME), wav, content_type="audio/wav")
+        stored = ctx.store.put_file(
+            ctx.output_key(AUDIO, AUDIO_NAME), wav, content_type="audio/wav"
+        )
         ctx.report_progress(1.0, f"{info.audio_codec} audio, {duration:.0f} s")
         return StageResult(
             artifacts=[ArtifactOut(kind=AUDIO, stored=stored, content_type="audio/wav")],

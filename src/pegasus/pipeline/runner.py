@@ -6,13 +6,14 @@ import os
 import random
 import shutil
 import socket
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import structlog
@@ -22,18 +23,30 @@ from pegasus.config import QueueSettings
 from pegasus.db.base import utcnow
 from pegasus.db.models import Course, StageRun
 from pegasus.db.session import unit_of_work
-from pegasus.errors import InternalStageError, LeaseLostError, PegasusError
+from pegasus.errors import (
+    DatabaseUnavailableError,
+    InternalStageError,
+    LeaseLostError,
+    PegasusError,
+    StorageUnavailableError,
+    database_unavailable,
+)
 from pegasus.exports.bundle import safe_stem
 from pegasus.observability.metrics import PipelineMetrics
 from pegasus.pipeline import transitions
-from pegasus.pipeline.base import Stage, StageContext, StageResult
+from pegasus.pipeline.base import ArtifactRef, Stage, StageContext, StageResult
+from pegasus.pipeline.workdirs import make_workdir
 from pegasus.presets import Preset
 from pegasus.queue.dispatch import Dispatcher
+from pegasus.queue.retry import backoff_seconds
 from pegasus.storage.base import ObjectStore
 
 log = structlog.get_logger(__name__)
 
 PROGRESS_WRITE_INTERVAL_SECONDS = 1.0
+#: Tries of the final write (the stage's result) while the database is unavailable, each
+#: after the queue's backoff; then the run is left to the reconciler.
+RECORD_ATTEMPTS = 4
 
 
 class PresetResolver(Protocol):
@@ -59,7 +72,11 @@ class StageRunner:
         on_transcript: transitions.TranscriptStored,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        workdir_root: Path | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``workdir_root``: where runs' scratch directories go (the temp directory when
+        None); ``sleep`` waits between tries of the final write."""
         self.queue = queue
         self.session_factory = session_factory
         self.store = store
@@ -70,27 +87,64 @@ class StageRunner:
         self.on_transcript = on_transcript
         self.clock = clock
         self.rng = rng or random.Random()
+        self.workdir_root = workdir_root
+        self.sleep = sleep
         self.worker_prefix = f"{socket.gethostname()}:{os.getpid()}"
 
     def run(self, stage_run_id: str) -> None:
         """Run the stage run ``stage_run_id`` if it is still queued; otherwise do nothing."""
         worker_id = f"{self.worker_prefix}:{uuid.uuid4().hex[:8]}"
-        lease = self.queue.lease_seconds
+        try:
+            claimed = self._claim(stage_run_id, worker_id)
+        except Exception as exc:
+            fault = database_unavailable(exc)
+            if fault is None:
+                raise
+            # Nothing was claimed: the run stays queued and the reconciler sends it again.
+            log.warning(
+                "pipeline.stage.claim_failed",
+                stage_run_id=stage_run_id,
+                error_code=fault.code,
+                error=fault.context.get("error"),
+            )
+            return
+        if claimed is None:
+            log.info("pipeline.stage.skipped", stage_run_id=stage_run_id, reason="not queued")
+            return
+        self._execute(stage_run_id, worker_id, claimed)
+
+    def _claim(self, stage_run_id: str, worker_id: str) -> _Claimed | None:
         with unit_of_work(self.session_factory) as session:
             run = transitions.claim(
-                session, stage_run_id, worker_id=worker_id, now=self.clock(), lease_seconds=lease
+                session,
+                stage_run_id,
+                worker_id=worker_id,
+                now=self.clock(),
+                lease_seconds=self.queue.lease_seconds,
             )
             if run is None:
-                log.info("pipeline.stage.skipped", stage_run_id=stage_run_id, reason="not queued")
-                return
+                return None
             lecture = run.lecture
-            preset = self.resolve_preset(session, lecture.preset_key, course_id=lecture.course_id)
-            stage_name, attempt = run.stage, run.attempt
-            ids = {"lecture_id": lecture.id, "course_id": lecture.course_id}
-            title = lecture.title
-            source_name = _disk_name(lecture.original_filename)
             course = session.get(Course, lecture.course_id)
-            course_name = course.name if course else "Pegasus"
+            return _Claimed(
+                stage=run.stage,
+                attempt=run.attempt,
+                lecture_id=lecture.id,
+                course_id=lecture.course_id,
+                title=lecture.title,
+                source_name=_disk_name(lecture.original_filename),
+                course_name=course.name if course else "Pegasus",
+                preset=self.resolve_preset(
+                    session, lecture.preset_key, course_id=lecture.course_id
+                ),
+                artifacts=MappingProxyType(
+                    {a.kind: ArtifactRef(key=a.key, version=a.version) for a in lecture.artifacts}
+                ),
+            )
+
+    def _execute(self, stage_run_id: str, worker_id: str, claimed: _Claimed) -> None:
+        stage_name, attempt = claimed.stage, claimed.attempt
+        ids = {"lecture_id": claimed.lecture_id, "course_id": claimed.course_id}
         bound = log.bind(
             lecture_id=ids["lecture_id"],
             stage=stage_name,
@@ -100,21 +154,23 @@ class StageRunner:
         )
         bound.info("pipeline.stage.started")
         keeper = _LeaseKeeper(self, stage_run_id, worker_id)
-        workdir = Path(tempfile.mkdtemp(prefix=f"pegasus-{stage_name}-"))
+        workdir: Path | None = None
         started = time.monotonic()
         try:
+            workdir = _scratch(stage_name, self.workdir_root)
             ctx = StageContext(
-                lecture_id=ids["lecture_id"],
-                course_id=ids["course_id"],
+                lecture_id=claimed.lecture_id,
+                course_id=claimed.course_id,
                 stage_run_id=stage_run_id,
                 attempt=attempt,
-                title=title,
-                source_name=source_name,
-                course_name=course_name,
-                preset=preset,
+                title=claimed.title,
+                source_name=claimed.source_name,
+                course_name=claimed.course_name,
+                preset=claimed.preset,
                 store=self.store,
                 workdir=workdir,
                 report_progress=keeper.report,
+                artifacts=claimed.artifacts,
             )
             keeper.start()
             outcome: StageResult | PegasusError = self.stages[stage_name].run(ctx)
@@ -123,15 +179,93 @@ class StageRunner:
             return
         except PegasusError as exc:
             outcome = exc
-        except Exception:
-            bound.exception("pipeline.stage.crashed")
-            outcome = InternalStageError()
+        except Exception as exc:
+            fault = database_unavailable(exc)
+            if fault is None:
+                bound.exception("pipeline.stage.crashed")
+                outcome = InternalStageError()
+            else:
+                bound.warning("pipeline.stage.database_unavailable", error=fault.context)
+                outcome = fault
         finally:
             keeper.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
+            if workdir is not None:
+                shutil.rmtree(workdir, ignore_errors=True)
         self._record(stage_run_id, worker_id, outcome, bound, time.monotonic() - started)
 
     def _record(
+        self,
+        stage_run_id: str,
+        worker_id: str,
+        outcome: StageResult | PegasusError,
+        bound: structlog.stdlib.BoundLogger,
+        seconds: float,
+    ) -> None:
+        """Record the stage's result or error (``_write``), then count and log it.
+
+        While the database is unavailable the write is tried ``RECORD_ATTEMPTS`` times, each
+        after the queue's backoff (``pegasus.queue.retry``); if it still fails, the run's
+        lease is given up (when the database lets us) and the reconciler hands the run on at
+        its next pass. What the stage stored stays where it is; a new attempt rewrites the
+        same keys. A write that fails for another reason records the stage as failed with
+        ``internal.error`` instead."""
+        # Retries end well within the lease, which nobody else takes while it runs.
+        deadline = time.monotonic() + self.queue.lease_seconds / 2
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                self._write(stage_run_id, worker_id, outcome, bound, seconds)
+                return
+            except Exception as exc:
+                fault = database_unavailable(exc)
+                if fault is None:
+                    if isinstance(outcome, InternalStageError):
+                        raise  # recording the failure itself fails: a bug, loudly
+                    bound.exception("pipeline.stage.record_crashed")
+                    outcome = InternalStageError()
+                    continue
+                delay = backoff_seconds(tries, self.queue, self.rng)
+                if tries >= RECORD_ATTEMPTS or time.monotonic() + delay > deadline:
+                    self._hand_back(stage_run_id, worker_id, bound, fault, tries)
+                    return
+                bound.warning(
+                    "pipeline.stage.record_retrying",
+                    try_number=tries,
+                    retry_in_seconds=round(delay, 3),
+                    error_code=fault.code,
+                    error=fault.context.get("error"),
+                )
+                self.sleep(delay)
+
+    def _hand_back(
+        self,
+        stage_run_id: str,
+        worker_id: str,
+        bound: structlog.stdlib.BoundLogger,
+        fault: DatabaseUnavailableError,
+        tries: int,
+    ) -> None:
+        """The result could not be recorded: end our lease now if the database answers, so
+        the reconciler re-queues the run at its next pass, else when the lease expires."""
+        released = False
+        try:
+            with unit_of_work(self.session_factory) as session:
+                released = transitions.release(
+                    session, stage_run_id, worker_id=worker_id, now=self.clock()
+                )
+        except Exception:
+            released = False
+        bound.error(
+            "pipeline.stage.record_failed",
+            tries=tries,
+            error_code=fault.code,
+            error=fault.context.get("error"),
+            lease_released=released,
+            handed_to="reconciler",
+        )
+
+    def _write(
         self,
         stage_run_id: str,
         worker_id: str,
@@ -168,6 +302,7 @@ class StageRunner:
                     message="Done",
                     on_transcript=self.on_transcript,
                     transcript=outcome.transcript,
+                    store=self.store,
                 )
         if recorded is None:
             bound.warning("pipeline.stage.abandoned", reason="lease lost before commit")
@@ -199,6 +334,33 @@ class StageRunner:
             outcome=finished.outcome,
             processing_seconds=round(finished.processing_seconds, 3),
         )
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """What the claiming transaction read for a run's context."""
+
+    stage: str
+    attempt: int
+    lecture_id: str
+    course_id: str
+    title: str
+    source_name: str
+    course_name: str
+    preset: Preset
+    artifacts: Mapping[str, ArtifactRef]
+
+
+def _scratch(stage: str, root: Path | None) -> Path:
+    """A run's scratch directory; a full or unwritable temp disk is transient, not a crash."""
+    try:
+        return make_workdir(stage, root=root)
+    except OSError as exc:
+        raise StorageUnavailableError(
+            "This worker cannot write its scratch files (is its disk full?); Pegasus will "
+            "try again.",
+            error=repr(exc),
+        ) from exc
 
 
 def _disk_name(filename: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from pegasus.config import TranscriptionSettings
 from pegasus.pipeline.base import ArtifactOut, StageContext, StageResult
-from pegasus.pipeline.ingest import AUDIO_NAME
+from pegasus.pipeline.ingest import AUDIO, AUDIO_NAME
 from pegasus.transcription.transcriber import Transcriber
 
 TRANSCRIPT = "transcript"
@@ -41,7 +41,7 @@ class TranscribeStage:
     def run(self, ctx: StageContext) -> StageResult:
         wav = ctx.workdir / AUDIO_NAME
         ctx.report_progress(0.0, "Loading the audio")
-        ctx.store.download_to(ctx.key(AUDIO_NAME), wav)
+        ctx.store.download_to(ctx.input_key(AUDIO, AUDIO_NAME), wav)
         ctx.report_progress(0.0, "Loading the speech model")
         hotwords = " ".join(ctx.preset.glossary) or None
         transcript = self._transcriber().transcribe(
@@ -49,7 +49,7 @@ class TranscribeStage:
         )
         data = transcript.model_dump_json().encode("utf-8")
         stored = ctx.store.put_bytes(
-            ctx.key(TRANSCRIPT_NAME), data, content_type="application/json"
+            ctx.output_key(TRANSCRIPT, TRANSCRIPT_NAME), data, content_type="application/json"
         )
         ctx.report_progress(1.0, f"{len(transcript.segments)} segments")
         return StageResult(

@@ -21,8 +21,10 @@ from pegasus.db.models import Artifact, Lecture, LectureStatus, StageName, Stage
 from pegasus.db.session import after_commit, rows_changed
 from pegasus.errors import PegasusError
 from pegasus.pipeline.base import ArtifactOut
+from pegasus.pipeline.objects import discard_replaced
 from pegasus.queue.dispatch import Dispatcher
 from pegasus.queue.retry import backoff_seconds, may_retry
+from pegasus.storage.base import ObjectStore
 from pegasus.transcription.schemas import Transcript
 
 log = structlog.get_logger(__name__)
@@ -186,6 +188,22 @@ def renew(
     return rows_changed(result) == 1
 
 
+def release(session: Session, stage_run_id: str, *, worker_id: str, now: datetime) -> bool:
+    """End ``worker_id``'s lease on a running run now, so the reconciler's next pass hands
+    it on (a worker that could not record its result); False if it was no longer ours."""
+    result = session.execute(
+        update(StageRun)
+        .where(
+            StageRun.id == stage_run_id,
+            StageRun.worker_id == worker_id,
+            StageRun.status == StageStatus.RUNNING,
+        )
+        .values(lease_expires_at=now - timedelta(seconds=1))
+        .execution_options(synchronize_session=False)
+    )
+    return rows_changed(result) == 1
+
+
 def _finish_owned(
     session: Session, run: StageRun, worker_id: str | None, now: datetime, **values: object
 ) -> bool:
@@ -219,19 +237,24 @@ def record_success(
     message: str,
     on_transcript: TranscriptStored,
     transcript: Transcript | None = None,
+    store: ObjectStore | None = None,
 ) -> SuccessOutcome | None:
     """Mark ``run`` succeeded with its artifacts and queue the next stage, all in one
     transaction; a new ``transcript`` goes to ``on_transcript`` in that transaction too.
-    None (and nothing recorded) if the run's lease was lost meanwhile."""
+    An artifact row moved to a new key leaves its old object to be deleted from ``store``
+    after the commit. None (and nothing recorded) if the run's lease was lost meanwhile."""
     if not _finish_owned(
         session, run, worker_id, now, status=StageStatus.SUCCEEDED, progress=1.0, message=message
     ):
         return None
     lecture = run.lecture
+    replaced: list[str] = []
     for out in artifacts:
         row = session.scalar(
             select(Artifact).where(Artifact.lecture_id == lecture.id, Artifact.kind == out.kind)
         ) or Artifact(lecture_id=lecture.id, kind=out.kind)
+        if row.key and row.key != out.stored.key:
+            replaced.append(row.key)
         row.key = out.stored.key
         row.content_type = out.content_type
         row.size_bytes = out.stored.size_bytes
@@ -245,6 +268,8 @@ def record_success(
         on_transcript(
             session, lecture_id=lecture.id, owner_id=lecture.owner_id, transcript=transcript
         )
+    if store is not None:
+        discard_replaced(session, store, replaced)
     following = StageName(run.stage).next()
     finished = None
     if following is None:

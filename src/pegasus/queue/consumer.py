@@ -94,7 +94,11 @@ def run_worker(host: WorkerHost) -> None:
     settings = host.settings
     host.prepare_storage()
     reconciler = host.reconciler()
-    reconciler.run_once()  # pick up what was lost while no worker ran
+    try:
+        reconciler.run_once()  # pick up what was lost while no worker ran
+    except Exception:
+        # The database is down at start: the reconciler's loop tries again.
+        log.exception("queue.reconciler.failed")
     reconciler.start()
     heartbeat = host.heartbeat("worker")
     heartbeat.start()

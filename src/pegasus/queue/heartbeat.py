@@ -54,7 +54,11 @@ class WorkerHeartbeat:
         self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
 
     def start(self) -> None:
-        self.beat()
+        try:
+            self.beat()
+        except Exception:
+            # A database that is down at start must not stop the worker: the loop beats again.
+            log.warning("queue.heartbeat.failed", worker_id=self.worker_id)
         self._thread.start()
 
     def beat(self) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
@@ -71,6 +72,9 @@ class StoredObject:
     key: str
     size_bytes: int
     sha256: str | None = None  # hex digest; known after a write, None when only listed
+    #: When the object was last written (UTC); set by ``list_prefix``, None after a write.
+    #: Not part of equality: two listings of one unchanged object compare equal.
+    modified_at: datetime | None = field(default=None, compare=False)
 
 
 #: Where a resumable write stands: plain JSON, opaque to callers, who keep it (in a database
@@ -164,6 +168,12 @@ class ObjectStore(Protocol):
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix``; return how many were deleted."""
+        ...
+
+    def delete(self, key: str, *, unmodified_since: datetime | None = None) -> bool:
+        """Delete the one object ``key`` (not the keys it is a prefix of); False when there
+        was none. With ``unmodified_since``, an object written at or after that moment is
+        kept (False): a sweep never removes what a writer has just rewritten."""
         ...
 
     def check(self) -> None:

@@ -9,6 +9,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -230,10 +231,14 @@ class LocalObjectStore(LocalResumableWrites, StreamingObjectStore):
                     if not key.startswith(prefix):
                         continue
                     try:
-                        size = path.stat().st_size
+                        info = path.stat()
                     except FileNotFoundError:
                         continue  # deleted while listing
-                    found.append(StoredObject(key=key, size_bytes=size))
+                    found.append(
+                        StoredObject(
+                            key=key, size_bytes=info.st_size, modified_at=_modified(info.st_mtime)
+                        )
+                    )
         except OSError as exc:
             raise self._unavailable(exc, prefix, directory) from exc
         found.sort(key=lambda stored: stored.key)
@@ -263,6 +268,24 @@ class LocalObjectStore(LocalResumableWrites, StreamingObjectStore):
         self._remove_empty_dirs(directories)
         return deleted
 
+    def delete(self, key: str, *, unmodified_since: datetime | None = None) -> bool:
+        """Delete the file of ``key`` (and the directories left empty); False when there is
+        none, or when it was written at or after ``unmodified_since``."""
+        path = self._path(key)
+        try:
+            fresh = unmodified_since is not None and (
+                _modified(path.stat().st_mtime) >= unmodified_since
+            )
+            if fresh:
+                return False
+            path.unlink()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return False
+        except OSError as exc:
+            raise self._unavailable(exc, key, path) from exc
+        self._remove_empty_dirs({path.parent})
+        return True
+
     def _remove_empty_dirs(self, directories: set[Path]) -> None:
         # Deepest first, walking up until a directory is not empty or the root is reached.
         for directory in sorted(directories, key=lambda p: len(p.parts), reverse=True):
@@ -290,3 +313,7 @@ class LocalObjectStore(LocalResumableWrites, StreamingObjectStore):
 
 def _raise(exc: OSError) -> None:
     raise exc
+
+
+def _modified(mtime: float) -> datetime:
+    return datetime.fromtimestamp(mtime, tz=UTC)

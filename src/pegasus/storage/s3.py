@@ -7,6 +7,7 @@ import hashlib
 import io
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
@@ -261,7 +262,9 @@ class S3ObjectStore(S3ResumableWrites, StreamingObjectStore):
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    yield StoredObject(key=item["Key"], size_bytes=item["Size"])
+                    yield StoredObject(
+                        key=item["Key"], size_bytes=item["Size"], modified_at=item["LastModified"]
+                    )
         except (BotoCoreError, ClientError) as exc:
             raise self._error(exc, None) from exc
 
@@ -285,6 +288,22 @@ class S3ObjectStore(S3ResumableWrites, StreamingObjectStore):
         if batch:
             deleted += self._delete_batch(batch)
         return deleted
+
+    def delete(self, key: str, *, unmodified_since: datetime | None = None) -> bool:
+        """Delete the object ``key``; False when there is none, or when it was written at
+        or after ``unmodified_since`` (read with a HEAD just before the delete)."""
+        validate_key(key)
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=key)
+            if unmodified_since is not None and head["LastModified"] >= unmodified_since:
+                return False
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError) as exc:
+            error = self._error(exc, key)
+            if isinstance(error, ObjectMissingError):
+                return False
+            raise error from exc
+        return True
 
     def _delete_batch(self, batch: list[ObjectIdentifierTypeDef]) -> int:
         try:

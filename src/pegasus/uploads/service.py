@@ -36,6 +36,7 @@ from pegasus.errors import (
 )
 from pegasus.lectures.service import register_stored_source
 from pegasus.pipeline.ingest import SOURCE
+from pegasus.pipeline.objects import after_rollback
 from pegasus.presets import DEFAULT_PRESET
 from pegasus.queue.dispatch import Dispatcher
 from pegasus.storage.base import ObjectStore, ResumableState, ResumableWriter
@@ -121,11 +122,14 @@ def create_upload(
         expires_at=now + limits.expire,
     )
     session.add(upload)
+    # The write was started before its row exists: if the row is not committed (the flush
+    # or the commit fails), nothing may stay behind, an unfinished S3 multipart upload
+    # included, which no listing of objects shows.
+    after_rollback(session, lambda: _discard_quietly(store, state))
     try:
         session.flush()
     except BaseException:
-        with contextlib.suppress(PegasusError):
-            store.discard_resumable(state)
+        _discard_quietly(store, state)
         raise
     log.info(
         "upload.created",
@@ -135,6 +139,11 @@ def create_upload(
         length_bytes=request.length,
     )
     return upload
+
+
+def _discard_quietly(store: ObjectStore, state: ResumableState) -> None:
+    with contextlib.suppress(PegasusError):
+        store.discard_resumable(state)
 
 
 def get_upload(session: Session, owner_id: str, upload_id: str, now: datetime) -> Upload:

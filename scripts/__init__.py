@@ -1,0 +1,1 @@
+"""Tools run from the repository root (``python scripts/audit.py``); importable for tests."""

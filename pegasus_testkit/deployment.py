@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -44,9 +44,13 @@ class ManagedProcess:
     log: IO[bytes]
 
     def output(self) -> str:
+        return self.full_output()[-6000:]
+
+    def full_output(self) -> str:
+        """Everything the process wrote so far."""
         self.log.flush()
         self.log.seek(0)
-        return self.log.read()[-6000:].decode(errors="replace")
+        return self.log.read().decode(errors="replace")
 
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to clean up (a crashed worker)."""
@@ -76,6 +80,9 @@ class Deployment:
     name: str
     env: dict[str, str]
     workdir: Path
+    #: The database's URL as the test reaches it (directly, even when the processes go
+    #: through a proxy the test controls).
+    database_url: str = ""
     base_url: str = ""
     processes: list[ManagedProcess] = field(default_factory=list)
     workers: list[ManagedProcess] = field(default_factory=list)
@@ -260,45 +267,71 @@ def embedded_env(root: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def embedded_deployment(root: Path) -> Iterator[Deployment]:
-    """Column (a): SQLite, local files, Huey on SQLite, workers inside `pegasus serve`."""
-    env = embedded_env(root)
-    with running(
-        Deployment(name="embedded", env=env, workdir=root), workers=0, migrate=False
-    ) as deployment:
-        yield deployment
+def embedded_deployment(
+    root: Path, *, env: Mapping[str, str] | None = None
+) -> Iterator[Deployment]:
+    """Column (a): SQLite, local files, Huey on SQLite, workers inside `pegasus serve`;
+    ``env`` overrides settings."""
+    settings = {**embedded_env(root), **(env or {})}
+    deployment = Deployment(
+        name="embedded", env=settings, workdir=root, database_url=settings["PEGASUS_DATABASE_URL"]
+    )
+    with running(deployment, workers=0, migrate=False) as started:
+        yield started
 
 
 @contextlib.contextmanager
-def scaled_deployment(root: Path, s3_endpoint: str, *, workers: int) -> Iterator[Deployment]:
+def scaled_deployment(
+    root: Path,
+    s3_endpoint: str,
+    *,
+    workers: int,
+    queue_url: str = REDIS_URL,
+    database_port: int | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Deployment]:
     """Column (b): PostgreSQL (a fresh clone of the migrated template), S3 (moto server), Huey
-    on Redis, separate worker processes."""
+    on Redis, separate worker processes.
+
+    Fault tests reroute it: ``queue_url`` names another Redis, ``database_port`` is where the
+    processes reach PostgreSQL (a proxy the test controls; ``Deployment.database_url`` still
+    reaches it directly), ``s3_endpoint`` may be a proxy too, and ``env`` overrides settings."""
     database_url = TEMPLATES.postgresql()
+    served_url = database_url
+    if database_port is not None:
+        served_url = database_url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{database_port}/", 1)
     queue_name = f"pegasus-test-{uuid.uuid4().hex[:8]}"
     secret_file = root / "s3-secret"
     secret_file.write_text("testing-secret\n", encoding="utf-8")
-    env = {
-        "PEGASUS_DATABASE_URL": database_url,
+    settings = {
+        "PEGASUS_DATABASE_URL": served_url,
         "PEGASUS_STORAGE_BACKEND": "s3",
         "PEGASUS_STORAGE_S3_ENDPOINT_URL": s3_endpoint,
         "PEGASUS_STORAGE_S3_BUCKET": f"pegasus-{uuid.uuid4().hex[:8]}",
         "PEGASUS_STORAGE_S3_CREATE_BUCKET": "true",
         "PEGASUS_STORAGE_S3_ACCESS_KEY_ID": "testing",
         "PEGASUS_STORAGE_S3_SECRET_ACCESS_KEY_FILE": str(secret_file),
-        "PEGASUS_QUEUE_URL": REDIS_URL,
+        "PEGASUS_QUEUE_URL": queue_url,
         "PEGASUS_QUEUE_NAME": queue_name,
         "PEGASUS_SERVER_RUN_CONSUMER": "false",
         # Server and workers share one machine here: multiprocess metrics add them up.
         "PEGASUS_METRICS_MULTIPROC_DIR": str(root / "metrics"),
         **fast_queue_env(),
+        **(env or {}),
     }
     try:
-        deployment = Deployment(name="scaled", env=env, workdir=root)
+        deployment = Deployment(
+            name="scaled", env=settings, workdir=root, database_url=database_url
+        )
         with running(deployment, workers=workers, migrate=False):
             yield deployment
     finally:
         TEMPLATES.drop(database_url)
-        client = redis.Redis.from_url(REDIS_URL)
-        for key in client.scan_iter(f"*{queue_name}*"):
-            client.delete(key)
-        client.close()
+        client = redis.Redis.from_url(queue_url)
+        try:
+            for key in client.scan_iter(f"*{queue_name}*"):
+                client.delete(key)
+        except redis.ConnectionError:
+            pass  # a Redis of the test's own, stopped already: nothing is left in it
+        finally:
+            client.close()

@@ -39,6 +39,7 @@ from pegasus.errors import (
     UploadContentTypeError,
     UploadGoneError,
     UploadHeaderError,
+    database_unavailable,
 )
 from pegasus.health import router as health_router
 from pegasus.http_methods import MethodsMiddleware
@@ -223,11 +224,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         # No free pooled connection in time or SQLite's write lock not released in time
         # (503 service.busy), or the database unreachable (503 database.unavailable): the
         # client may try again; nothing was changed.
-        if isinstance(exc, OperationalError) and not _is_busy(exc):
-            return await unexpected(request, exc)
-        log.warning("http.busy", path=request.url.path, reason=type(exc).__name__)
         if isinstance(exc, OperationalError) and not _is_locked(exc):
+            if database_unavailable(exc) is None:
+                return await unexpected(request, exc)
+            log.warning("http.database_unavailable", path=request.url.path)
             return await pegasus_error(request, DatabaseUnavailableError())
+        log.warning("http.busy", path=request.url.path, reason=type(exc).__name__)
         return await pegasus_error(request, ServiceBusyError())
 
     @app.exception_handler(DataError)
@@ -274,20 +276,3 @@ def _is_locked(exc: OperationalError) -> bool:
     """SQLite's write lock not released in time (busy), as opposed to a lost database."""
     text = str(exc.orig).lower()
     return "database is locked" in text or "database is busy" in text
-
-
-def _is_busy(exc: OperationalError) -> bool:
-    """SQLite's "database is locked"/"busy", or a database that cannot be reached."""
-    text = str(exc.orig).lower()
-    return any(
-        marker in text
-        for marker in (
-            "database is locked",
-            "database is busy",
-            "connection refused",
-            "could not connect",
-            "connection to server",
-            "server closed the connection",
-            "terminating connection",
-        )
-    )

@@ -297,6 +297,14 @@ class StorageUnavailableError(PipelineError):
     transient = True
 
 
+class StorageFullError(StorageUnavailableError):
+    """File storage is full, so this step could not save its work. Pegasus will try again."""
+
+    code = "storage.full"
+    # Transient like any storage fault: once whoever runs Pegasus frees space or grows the
+    # disk, the queue's retry (or the learner's Retry) finishes the step.
+
+
 class ObjectMissingError(PipelineError):
     """A stored file this step needs is missing or unreadable."""
 

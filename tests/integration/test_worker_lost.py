@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from pegasus.db.models import StageRun
 from pegasus_testkit.deployment import Api, Deployment, scaled_deployment
+from pegasus_testkit.integrity import audit_lectures, file_sha256, store_for
 from pegasus_testkit.lectures import Recordings
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
@@ -84,6 +85,10 @@ def test_killed_worker_stage_is_taken_over(scaled: Deployment, recordings: Recor
     assert lost.finished_at is not None
     assert retried.started_at is not None
     assert retried.started_at >= lost.finished_at, "re-run only after the loss was recorded"
+    # Nothing the killed worker had begun is doubled or lost.
+    sources = {lecture_id: file_sha256(recordings.long_wav)}
+    with store_for(scaled.env) as store:
+        assert audit_lectures(scaled.database_url, store, sources) == []
 
 
 def _pid(worker_id: str | None) -> int:

@@ -47,6 +47,7 @@ def test_default_message_is_the_docstring() -> None:
 #: the queue runs the stage again later. Anything else fails the lecture at once.
 TRANSIENT_CODES = {
     "storage.unavailable",
+    "storage.full",
     "database.unavailable",
     "worker.lost",
     "service.busy",

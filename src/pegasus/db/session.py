@@ -50,11 +50,29 @@ def build_engine(settings: DatabaseSettings, *, threads: int = 1) -> Engine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
+        # A pooled connection the server (or the network) dropped is replaced at checkout
+        # instead of failing the first request after an outage.
         kwargs["pool_pre_ping"] = True
+        if url.get_backend_name() == "postgresql":
+            kwargs["connect_args"] = postgres_connect_args(settings, url.query.get("options"))
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def postgres_connect_args(
+    settings: DatabaseSettings, url_options: str | tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """libpq parameters that keep a database outage from hanging a thread: a connection not
+    made within ``connect_timeout_seconds`` fails (without it a server that accepts TCP but
+    never answers holds the request for minutes), and the server cancels any statement
+    running past ``statement_timeout_seconds`` (lock waits included). Options given in the
+    URL's ``options`` query are kept."""
+    options = [url_options] if isinstance(url_options, str) else list(url_options or ())
+    statement_ms = round(settings.statement_timeout_seconds * 1000)
+    options.append(f"-c statement_timeout={statement_ms}")
+    return {"connect_timeout": settings.connect_timeout_seconds, "options": " ".join(options)}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -383,6 +383,10 @@ class _LeaseKeeper:
         self._worker_id = worker_id
         self._stop = threading.Event()
         self._lost = threading.Event()
+        #: Set while the database does not answer: the stage's progress reports skip their
+        #: write (each would block the stage for a connect timeout) and the keeper thread
+        #: alone keeps trying; its first success clears it.
+        self._unreachable = threading.Event()
         self._lock = threading.Lock()
         self._last_write = 0.0
         self._thread = threading.Thread(target=self._loop, name="lease-keeper", daemon=True)
@@ -401,6 +405,8 @@ class _LeaseKeeper:
             raise LeaseLostError()
         now = time.monotonic()
         if progress < 1.0 and now - self._last_write < PROGRESS_WRITE_INTERVAL_SECONDS:
+            return
+        if self._unreachable.is_set():
             return
         self._last_write = now
         self._renew(progress, message)
@@ -424,7 +430,9 @@ class _LeaseKeeper:
             except Exception:
                 # A database blip must not kill the stage; the next renewal tries again.
                 log.warning("pipeline.lease.renew_failed", stage_run_id=self._stage_run_id)
+                self._unreachable.set()
                 return
+        self._unreachable.clear()
         if not ours:
             self._lost.set()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import os
@@ -17,6 +18,7 @@ from pegasus.errors import (
     InvalidRequestError,
     MediaTooLargeError,
     ObjectMissingError,
+    StorageFullError,
     StorageUnavailableError,
 )
 from pegasus.storage.base import (
@@ -66,6 +68,8 @@ class LocalObjectStore(LocalResumableWrites, StreamingObjectStore):
         return path.relative_to(self.root).as_posix()
 
     def _unavailable(self, exc: OSError, key: str, path: Path) -> StorageUnavailableError:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return StorageFullError(key=key, path=str(path), error=repr(exc))
         return StorageUnavailableError(key=key, path=str(path), error=repr(exc))
 
     # --- writes --------------------------------------------------------------------------

@@ -108,6 +108,12 @@ STAGE_MESSAGES: dict[str, LearnerMessage] = {
         "Press Retry. Only this step runs again.",
         "retry",
     ),
+    "storage.full": LearnerMessage(
+        "Pegasus's file storage is full, so this step could not save its work. Nothing you "
+        "uploaded is lost.",
+        "Tell the person who runs Pegasus that its storage is full, then press Retry.",
+        "retry",
+    ),
     "storage.unavailable": LearnerMessage(
         "Pegasus could not reach its file storage, so this step stopped. Nothing you "
         "uploaded is lost.",
@@ -228,6 +234,17 @@ REQUEST_MESSAGES: dict[str, LearnerMessage] = {
         "Ask the person who invited you for a new link.",
         "contact",
     ),
+    "auth.account_disabled": LearnerMessage(
+        "Your account is disabled, so you cannot sign in.",
+        "Ask the person who runs Pegasus to enable your account again.",
+        "contact",
+    ),
+    "auth.rate_limited": LearnerMessage(
+        "Sign-in is paused for a while after too many attempts with a wrong password.",
+        "Wait until then, and check the email address and password before you try again. If "
+        "you forgot your password, ask the person who runs Pegasus to reset it.",
+        "wait",
+    ),
     "upload.expired": LearnerMessage(
         "This upload was left unfinished too long and has been removed.",
         "Choose the file again and upload it; it starts from the beginning.",
@@ -274,7 +291,9 @@ NOT_LEARNER_FACING: dict[str, str] = {
     "backup.corrupt": "the operator's `pegasus backup verify|restore`; the terminal shows it",
     "backup.location_invalid": "the operator's `pegasus backup` command; the terminal shows it",
     "backup.target_not_empty": "the operator's `pegasus backup restore`; the terminal shows it",
-    "backup.tool_failed": "pg_dump, pg_restore or pg_amcheck under `pegasus backup`; the terminal shows it",
+    "backup.tool_failed": "pg_dump/pg_restore/pg_amcheck under `pegasus backup`; in the terminal",
+    "auth.token_revoked": "API clients only (scripts use tokens, pages use the session cookie)",
+    "auth.token_expired": "API clients only (scripts use tokens, pages use the session cookie)",
 }
 
 MESSAGES: dict[str, LearnerMessage] = {**STAGE_MESSAGES, **REQUEST_MESSAGES}

@@ -43,7 +43,7 @@ BACKENDS = ("sqlite", "postgresql")
 
 #: Names carry this machine's mark and the process id, so only this machine's dead processes'
 #: databases are taken for orphans (a PostgreSQL server may serve several containers).
-_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+_HOST = hashlib.sha1(socket.gethostname().encode(), usedforsecurity=False).hexdigest()[:6]
 _OWNED_NAME = re.compile(rf"^pegasus_(?:template|test)_{_HOST}_(\d+)_[0-9a-f]+$")
 
 

@@ -31,7 +31,7 @@ from pegasus_testkit.ports import free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 #: The password of every user ``Deployment.create_user`` makes.
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # nosec B105  # test users, test databases
 STARTUP_SECONDS = 60.0
 
 

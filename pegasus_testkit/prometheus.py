@@ -53,7 +53,7 @@ class PrometheusServer:
         if params:
             url += "?" + urllib.parse.urlencode(params)
         try:
-            with urllib.request.urlopen(url, timeout=30) as response:
+            with urllib.request.urlopen(url, timeout=30) as response:  # nosec B310  # our http URL
                 return int(response.status), json.load(response)
         except urllib.error.HTTPError as error:
             with error:

@@ -35,6 +35,7 @@ from pegasus.errors import (
     PermissionDeniedError,
     RequestTooLargeError,
     ServiceBusyError,
+    SignInRateLimitedError,
     StorageUnavailableError,
     UploadContentTypeError,
     UploadGoneError,
@@ -78,6 +79,7 @@ log = structlog.get_logger(__name__)
 STATUS_BY_ERROR: tuple[tuple[type[PegasusError], int], ...] = (
     (AuthenticationError, 401),
     (PermissionDeniedError, 403),
+    (SignInRateLimitedError, 429),
     (UploadGoneError, 410),
     (NotFoundError, 404),
     (EditConflictError, 412),
@@ -187,7 +189,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def pegasus_error(request: Request, exc: PegasusError) -> JSONResponse:
         status = status_for(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        if isinstance(exc, ServiceBusyError):
+        if isinstance(exc, ServiceBusyError | SignInRateLimitedError):
             headers = {"Retry-After": str(exc.retry_after_seconds)}
         elif isinstance(exc, DatabaseUnavailableError):
             headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}

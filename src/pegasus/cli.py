@@ -20,6 +20,8 @@ from pegasus.errors import PegasusError, UnknownPresetError
 from pegasus.presets import DEFAULT_PRESET
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pegasus.config import Settings
 
 
@@ -253,7 +255,7 @@ def users_invite(
     base = settings.server.public_url
     if not base:
         host = settings.server.host
-        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # nosec B104  # compares
         base = f"http://{host}:{settings.server.port}"
     typer.echo(invitation_link(base, made.token))
     if settings.accounts.signup != "invite":
@@ -264,12 +266,91 @@ def users_invite(
         )
 
 
+@users_app.command("list")
+def users_list(
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", envvar="PEGASUS_USERS_LIST_AS_JSON", help="one JSON document"),
+    ] = False,
+) -> None:
+    """List every user: email, role, created, disabled."""
+    from pegasus.accounts.admin import list_users
+    from pegasus.db.session import unit_of_work
+    from pegasus.runtime import build_runtime
+
+    runtime = build_runtime(_settings())
+    with unit_of_work(runtime.session_factory) as session:
+        rows = [
+            {
+                "id": user.id,
+                "email": user.email,
+                "is_admin": user.is_admin,
+                "created_at": _when(user.created_at),
+                "disabled_at": _when(user.disabled_at),
+            }
+            for user in list_users(session)
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        role = "admin" if row["is_admin"] else "user"
+        state = f"disabled {row['disabled_at']}" if row["disabled_at"] else "enabled"
+        typer.echo(f"{row['id']}\t{row['email']}\t{role}\tcreated {row['created_at']}\t{state}")
+
+
+def _set_disabled(who: str, *, disabled: bool) -> None:
+    from pegasus.accounts.admin import disable_user, enable_user, find_user
+    from pegasus.db.base import utcnow
+    from pegasus.db.session import unit_of_work
+    from pegasus.runtime import build_runtime
+
+    runtime = build_runtime(_settings())
+    try:
+        with unit_of_work(runtime.session_factory) as session:
+            user = find_user(session, who)
+            email = user.email
+            if disabled:
+                changed = disable_user(session, user, now=utcnow(), by=None)
+            else:
+                changed = enable_user(session, user)
+    except PegasusError as exc:
+        raise _fail(exc) from exc
+    state = "disabled" if disabled else "enabled"
+    typer.echo(f"{email} is {state}" + ("" if changed else " (it was already)"))
+
+
+@users_app.command("disable")
+def users_disable(
+    user: Annotated[str, typer.Argument(help="the user's email or id")],
+) -> None:
+    """Disable a user: their sessions end and their API tokens are refused at once."""
+    _set_disabled(user, disabled=True)
+
+
+@users_app.command("enable")
+def users_enable(
+    user: Annotated[str, typer.Argument(help="the user's email or id")],
+) -> None:
+    """Let a disabled user sign in again (their unrevoked tokens work again)."""
+    _set_disabled(user, disabled=False)
+
+
 @tokens_app.command("create")
 def tokens_create(
     email: Annotated[str, typer.Argument(help="the user the token signs in as")],
     name: Annotated[
         str, typer.Option(envvar="PEGASUS_TOKENS_CREATE_NAME", help="a label for the token")
     ] = "cli",
+    expires_days: Annotated[
+        int | None,
+        typer.Option(
+            envvar="PEGASUS_TOKENS_CREATE_EXPIRES_DAYS",
+            help="the token stops working after this many days (default: until revoked)",
+            min=1,
+            max=3650,
+        ),
+    ] = None,
 ) -> None:
     """Create an API token; it is printed once and stored only as a hash."""
     from pegasus.accounts.service import create_token
@@ -279,10 +360,88 @@ def tokens_create(
     runtime = build_runtime(_settings())
     try:
         with unit_of_work(runtime.session_factory) as session:
-            secret = create_token(session, email, name=name)
+            secret = create_token(session, email, name=name, expires_in_days=expires_days)
     except PegasusError as exc:
         raise _fail(exc) from exc
     typer.echo(secret)
+
+
+@tokens_app.command("list")
+def tokens_list(
+    email: Annotated[
+        str | None,
+        typer.Option(envvar="PEGASUS_TOKENS_LIST_EMAIL", help="only this user's tokens"),
+    ] = None,
+    include_revoked: Annotated[
+        bool,
+        typer.Option(
+            "--all", envvar="PEGASUS_TOKENS_LIST_INCLUDE_REVOKED", help="revoked tokens too"
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", envvar="PEGASUS_TOKENS_LIST_AS_JSON", help="one JSON document"),
+    ] = False,
+) -> None:
+    """List API tokens (never their secrets): id, prefix, user, name, created, last used,
+    expiry, revocation."""
+    from pegasus.accounts.admin import list_tokens
+    from pegasus.db.session import unit_of_work
+    from pegasus.runtime import build_runtime
+
+    runtime = build_runtime(_settings())
+    try:
+        with unit_of_work(runtime.session_factory) as session:
+            rows = [
+                {
+                    "id": token.id,
+                    "prefix": token.prefix,
+                    "user": token.user.email,
+                    "name": token.name,
+                    "created_at": _when(token.created_at),
+                    "last_used_at": _when(token.last_used_at),
+                    "expires_at": _when(token.expires_at),
+                    "revoked_at": _when(token.revoked_at),
+                }
+                for token in list_tokens(session, email=email, include_revoked=include_revoked)
+            ]
+    except PegasusError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+        typer.echo(
+            f"{row['id']}\t{row['prefix']}…\t{row['user']}\t{row['name']}\t"
+            f"created {row['created_at']}\tlast used {row['last_used_at'] or 'never'}\t"
+            f"expires {row['expires_at'] or 'never'}\t{state}"
+        )
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token: Annotated[str, typer.Argument(help="the token's id, or its prefix (pgs_…)")],
+) -> None:
+    """Revoke an API token: its next request is refused (401 auth.token_revoked)."""
+    from pegasus.accounts.admin import revoke_token
+    from pegasus.db.base import utcnow
+    from pegasus.db.session import unit_of_work
+    from pegasus.runtime import build_runtime
+
+    runtime = build_runtime(_settings())
+    try:
+        with unit_of_work(runtime.session_factory) as session:
+            revoked = revoke_token(session, token, now=utcnow())
+            shown = f"revoked {revoked.prefix}… ({revoked.name}) of {revoked.user.email}"
+    except PegasusError as exc:
+        raise _fail(exc) from exc
+    typer.echo(shown)
+
+
+def _when(moment: datetime | None) -> str | None:
+    """A timestamp as the CLI prints it (ISO 8601, UTC, seconds)."""
+    return moment.isoformat(timespec="seconds") if moment is not None else None
 
 
 @config_app.command("show")

@@ -1,11 +1,15 @@
-"""The app's ASGI middlewares: request ids and metrics, NUL refusal, body limits.
+"""The app's ASGI middlewares: request ids and metrics, security headers, NUL refusal,
+body limits.
 
 Each refusal answers with ``pegasus.errors.error_body``, as the app's error handlers do.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -74,6 +78,121 @@ class RequestContextMiddleware:
                 seconds=round(elapsed, 4),
             )
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+#: The Content-Security-Policy of every response. Scripts come only from this server's files
+#: (ES modules and vendored files under /static): no inline script, no event-handler
+#: attribute, no eval. Styles allow inline ``style`` because two server-rendered spots use
+#: it (the progress bar's width in status.html, the <style> block of ops.html); scripts may
+#: not. Media and images may be ``blob:`` (a recording played back before upload).
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "worker-src 'self'",
+        "manifest-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+
+#: Headers every response carries unless the route set its own.
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("content-security-policy", CONTENT_SECURITY_POLICY),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),
+    ("x-frame-options", "DENY"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("permissions-policy", "camera=(), geolocation=(), payment=(), usb=(), microphone=(self)"),
+)
+
+_INLINE_SCRIPT = re.compile(
+    rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE
+)
+
+
+class SecurityHeadersMiddleware:
+    """Adds ``SECURITY_HEADERS`` to every HTTP response (pages, API, static files, errors
+    answered by the other middlewares), keeping any a route set itself.
+
+    ``hashed_pages``: paths whose HTML is built from fixed arguments only, never from the
+    request or stored data, and carries an inline script it cannot do without (Swagger UI's
+    start-up script at /docs). Their body is read whole and the policy allows exactly the
+    SHA-256 of each inline script there; every other page allows none."""
+
+    def __init__(self, app: ASGIApp, hashed_pages: frozenset[str] = frozenset({"/docs"})) -> None:
+        self.app = app
+        self.hashed_pages = hashed_pages
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] in self.hashed_pages:
+            await self._hashed(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = _with_security_headers(message.get("headers", []))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _hashed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start: Message | None = None
+        body = b""
+
+        async def buffer(message: Message) -> None:
+            nonlocal start, body
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                body += message.get("body", b"")
+                if not message.get("more_body", False) and start is not None:
+                    hashes = [
+                        "'sha256-"
+                        + base64.b64encode(hashlib.sha256(script).digest()).decode()
+                        + "'"
+                        for script in _INLINE_SCRIPT.findall(body)
+                    ]
+                    policy = CONTENT_SECURITY_POLICY.replace(
+                        "script-src 'self'", " ".join(["script-src 'self'", *hashes])
+                    )
+                    start["headers"] = _with_security_headers(
+                        start.get("headers", []), policy=policy
+                    )
+                    await send(start)
+                    await send({"type": "http.response.body", "body": body, "more_body": False})
+            else:
+                await send(message)
+
+        await self.app(scope, receive, buffer)
+
+
+def _script_hash(script: bytes) -> str:
+    """The CSP source that allows exactly this inline script."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
+
+
+def _with_security_headers(
+    headers: Any, *, policy: str = CONTENT_SECURITY_POLICY
+) -> list[tuple[bytes, bytes]]:
+    present = {name.lower() for name, _ in headers}
+    added = list(headers)
+    for name, value in SECURITY_HEADERS:
+        if name.encode("latin-1") not in present:
+            if name == "content-security-policy":
+                value = policy
+            added.append((name.encode("latin-1"), value.encode("latin-1")))
+    return added
 
 
 class NulCharacterMiddleware:

@@ -63,7 +63,9 @@ TRANSPORT_HEADERS = frozenset({"content-length", "transfer-encoding", "host", "c
 
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "The body could not be parsed (for example a malformed multipart form).",
-    401: "No valid credentials: send `Authorization: Bearer <token>` (code `auth.required`).",
+    401: "No valid credentials: send `Authorization: Bearer <token>` (code `auth.required`; "
+    "`auth.token_revoked`, `auth.token_expired` or `auth.account_disabled` for a token that "
+    "no longer works).",
     403: "Signed in but not allowed: admin only, or a cookie session without its CSRF token "
     "(codes `auth.forbidden`, `auth.csrf`).",
     404: "Nothing with this id is visible to you (code `not_found` or a more specific one).",

@@ -121,14 +121,14 @@ def test_tapping_a_segment_seeks_the_audio_and_highlights_it(
     audio = page.locator("audio#audio")
     assert audio.get_attribute("preload") == "metadata"
     assert audio.get_attribute("src") == f"/api/v1/lectures/{processed.lecture_id}/audio"
-    page.wait_for_function("document.getElementById('audio').readyState >= 1")
+    page.wait_for_function("() => document.getElementById('audio').readyState >= 1")
 
     target = len(segments) // 2
     start = float(segments[target]["start"])
     assert start > 2.0  # far enough from 0 that a seek that did not happen shows
     page.locator(f"#seg-{target} .segment__seek").tap()
     page.wait_for_function(
-        f"Math.abs(document.getElementById('audio').currentTime - {start}) < 1.5"
+        f"() => Math.abs(document.getElementById('audio').currentTime - {start}) < 1.5"
     )
     assert start - 0.05 <= audio_time(page) < start + 1.5
     expect(page.locator(f"#seg-{target}")).to_have_attribute("aria-current", "true")
@@ -141,7 +141,7 @@ def test_a_time_in_the_address_seeks_on_load(page: Page, processed: Processed) -
     start = float(segments[target]["start"])
     open_review(page, processed, f"#t={start}")
     page.wait_for_function(
-        f"Math.abs(document.getElementById('audio').currentTime - {start}) < 0.5"
+        f"() => Math.abs(document.getElementById('audio').currentTime - {start}) < 0.5"
     )
     expect(page.locator(f"#seg-{target}")).to_have_attribute("aria-current", "true")
 
@@ -162,10 +162,10 @@ def test_the_kit_is_shown_and_its_times_seek(page: Page, processed: Processed) -
     assert start > 2.0  # far enough from 0 that a seek that did not happen shows
     entry = page.locator(".term", has=page.locator("dt", has_text=term["term"])).first
     expect(entry).to_contain_text(term["definition"])
-    page.wait_for_function("document.getElementById('audio').readyState >= 1")
+    page.wait_for_function("() => document.getElementById('audio').readyState >= 1")
     entry.locator("a[data-seek]").tap()
     page.wait_for_function(
-        f"Math.abs(document.getElementById('audio').currentTime - {start}) < 1.5"
+        f"() => Math.abs(document.getElementById('audio').currentTime - {start}) < 1.5"
     )
 
 
@@ -284,7 +284,7 @@ def test_quiz_practice_shows_right_and_wrong_and_a_score(page: Page, processed: 
     page.locator("#q1 .quiz__feedback a").tap()
     page.wait_for_url(re.compile(r"/review#t="))
     page.wait_for_function(
-        f"Math.abs(document.getElementById('audio').currentTime - {start}) < 0.5"
+        f"() => Math.abs(document.getElementById('audio').currentTime - {start}) < 0.5"
     )
 
 
@@ -367,7 +367,7 @@ def test_search_highlights_matches_and_shows_markup_as_text(
     assert href.startswith(f"/lectures/{processed.lecture_id}/review#t=")
     result.locator("a").tap()
     page.wait_for_function(
-        f"Math.abs(document.getElementById('audio').currentTime - {segment['start']}) < 0.5"
+        f"() => Math.abs(document.getElementById('audio').currentTime - {segment['start']}) < 0.5"
     )
     expect(page.locator(f"#seg-{position}")).to_have_attribute("aria-current", "true")
     assert dialogs == []

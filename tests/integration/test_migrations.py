@@ -60,6 +60,7 @@ def _users(n: int) -> list[Row]:
             "email": f"learner{n}.{i}@example.edu",
             "password_hash": f"$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ${'h' * 20}{n}{i}",
             "is_admin": i == 0,
+            "disabled_at": None,
             "created_at": _at(n),
         }
         for i in range(2)
@@ -76,6 +77,7 @@ def _api_tokens(n: int) -> list[Row]:
             "prefix": f"pg_{n:04d}",
             "last_used_at": _at(n, 5),
             "revoked_at": None,
+            "expires_at": _at(n + 400),
             "created_at": _at(n, 1),
         }
     ]
@@ -241,6 +243,7 @@ def _web_sessions(n: int) -> list[Row]:
             "created_at": _at(n, 12),
             "last_seen_at": _at(n, 13),
             "expires_at": _at(n + 14),
+            "user_agent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) Firefox/133.0",
         }
     ]
 
@@ -283,6 +286,17 @@ def _uploads(n: int) -> list[Row]:
     ]
 
 
+def _sign_in_throttles(n: int) -> list[Row]:
+    return [
+        {
+            "key": f"{kind}:{n:02d}" + "e" * 62,
+            "window_started_at": _at(n, 20),
+            "failures": 3 + i,
+        }
+        for i, kind in enumerate(("account", "address"))
+    ]
+
+
 #: Rows for batch ``n`` of every table, in the newest schema's shape.
 ROWS: dict[str, Callable[[int], list[Row]]] = {
     "users": _users,
@@ -298,6 +312,7 @@ ROWS: dict[str, Callable[[int], list[Row]]] = {
     "web_sessions": _web_sessions,
     "invitations": _invitations,
     "uploads": _uploads,
+    "sign_in_throttles": _sign_in_throttles,
 }
 
 

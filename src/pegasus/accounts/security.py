@@ -12,7 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 
-TOKEN_PREFIX = "pgs_"
+TOKEN_PREFIX = "pgs_"  # nosec B105  # the public prefix of every token
 
 
 #: How stale an API token's last use or a browser session's last sight may get before it is

@@ -1,20 +1,27 @@
-"""What a signed-in person does to their own account: sign in with a password, change it,
-and manage their own API tokens."""
+"""What a person does to their own account: sign in with a password (rate limited, see
+``sign_in_limits``), change it (ending their other sessions), and manage their own API
+tokens."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from pegasus.accounts import repository
-from pegasus.accounts.security import hash_password, mint_token, verify_password
-from pegasus.accounts.service import MIN_PASSWORD_LENGTH
+from pegasus.accounts import repository, sign_in_limits
+from pegasus.accounts.security import hash_password, verify_password
+from pegasus.accounts.service import MIN_PASSWORD_LENGTH, add_token
+from pegasus.accounts.web_sessions import end_other_sessions
 from pegasus.db.models import ApiToken, User
 from pegasus.db.session import rows_changed
-from pegasus.errors import InvalidRequestError, NotFoundError, WrongPasswordError
+from pegasus.errors import (
+    AccountDisabledError,
+    InvalidRequestError,
+    NotFoundError,
+    WrongPasswordError,
+)
 
 
 @lru_cache(maxsize=1)
@@ -33,8 +40,32 @@ def user_with_password(session: Session, email: str, password: str) -> User | No
     return user if verify_password(user.password_hash, password) else None
 
 
-def change_password(session: Session, user: User, *, current: str, new: str) -> None:
-    """Replace ``user``'s password; the current one must be right."""
+def sign_in(
+    session: Session, email: str, password: str, *, address: str | None, now: datetime
+) -> User | None:
+    """The user whose email and password these are, or None (a failure, counted).
+
+    Raises ``SignInRateLimitedError`` before checking the password when the account or the
+    client ``address`` has no attempts left, and ``AccountDisabledError`` for a disabled
+    user's right password (only someone who knows the password learns it is disabled). The
+    caller commits even when None is returned, so the failure is counted."""
+    sign_in_limits.check(session, email=email, address=address, now=now)
+    user = user_with_password(session, email, password)
+    if user is None:
+        sign_in_limits.record_failure(session, email=email, address=address, now=now)
+        return None
+    if user.disabled_at is not None:
+        raise AccountDisabledError()
+    sign_in_limits.clear_account(session, email=email)
+    return user
+
+
+def change_password(
+    session: Session, user: User, *, current: str, new: str, keep_session: str | None = None
+) -> int:
+    """Replace ``user``'s password (the current one must be right) and end every other
+    browser session of theirs: all but the one whose cookie token is ``keep_session``.
+    How many sessions ended."""
     if not verify_password(user.password_hash, current):
         raise WrongPasswordError()
     if len(new) < MIN_PASSWORD_LENGTH:
@@ -43,28 +74,24 @@ def change_password(session: Session, user: User, *, current: str, new: str) -> 
         )
     user.password_hash = hash_password(new)
     session.flush()
+    return end_other_sessions(session, user.id, keep_token=keep_session)
 
 
 def tokens_of(session: Session, user: User) -> list[ApiToken]:
-    """The user's API tokens that are not revoked, newest first."""
-    return list(
-        session.scalars(
-            select(ApiToken)
-            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-            .order_by(ApiToken.created_at.desc())
-        )
-    )
+    """The user's API tokens that are not revoked (expired ones too), newest first."""
+    return repository.tokens(session, user_id=user.id)
 
 
-def create_own_token(session: Session, user: User, *, name: str) -> str:
-    """A new API token for ``user``; returns the secret, which is not stored."""
-    label = name.strip()
-    if not label or len(label) > 100:
-        raise InvalidRequestError("Give the token a name of 1 to 100 characters.")
-    token = mint_token()
-    session.add(ApiToken(user_id=user.id, name=label, token_hash=token.digest, prefix=token.prefix))
-    session.flush()
-    return token.secret
+def create_own_token(
+    session: Session,
+    user: User,
+    *,
+    name: str,
+    now: datetime,
+    expires_in_days: float | None = None,
+) -> tuple[ApiToken, str]:
+    """A new API token for ``user``: the row, and the secret, which is not stored."""
+    return add_token(session, user, name=name, now=now, expires_in_days=expires_in_days)
 
 
 def revoke_own_token(session: Session, user: User, token_id: str, *, now: datetime) -> None:

@@ -3,7 +3,10 @@
 The cookie holds a random token (256 bits); the row's id is its SHA-256, so the database
 alone cannot be replayed as a cookie. Each sign-in makes a new session (the id rotates), and
 signing out deletes the row. A session expires ``lifetime`` after it was last seen; use is
-written at most every ``USE_RECORD_RESOLUTION``, like API token use.
+written at most every ``USE_RECORD_RESOLUTION``, like API token use. A disabled user's
+sessions are deleted when they are disabled and refused if one slipped through.
+
+Pages name a session by its ``handle`` (a hash of the row's id), never by the id itself.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pegasus.accounts.security import USE_RECORD_RESOLUTION, hash_token
@@ -33,8 +36,17 @@ class NewWebSession:
     expires_at: datetime
 
 
+#: How much of a browser's User-Agent is kept (enough to tell devices apart).
+USER_AGENT_CHARS = 300
+
+
 def start_session(
-    session: Session, user: User, *, now: datetime, lifetime: timedelta
+    session: Session,
+    user: User,
+    *,
+    now: datetime,
+    lifetime: timedelta,
+    user_agent: str | None = None,
 ) -> NewWebSession:
     """Sign ``user`` in: a new session row with its own CSRF token."""
     token = secrets.token_urlsafe(32)
@@ -48,6 +60,7 @@ def start_session(
             created_at=now,
             last_seen_at=now,
             expires_at=expires_at,
+            user_agent=(user_agent or "").strip()[:USER_AGENT_CHARS] or None,
         )
     )
     session.flush()
@@ -64,7 +77,7 @@ def authenticate_session(
     if not token or len(token) > 200:
         return None
     found = session.get(WebSession, hash_token(token))
-    if found is None or found.expires_at <= now:
+    if found is None or found.expires_at <= now or found.user.disabled_at is not None:
         return None
     if found.last_seen_at < now - USE_RECORD_RESOLUTION:
         found.last_seen_at = now
@@ -85,6 +98,41 @@ def end_other_sessions(session: Session, user_id: str, *, keep_token: str | None
         statement = statement.where(WebSession.id != hash_token(keep_token))
     result = session.execute(statement)
     return rows_changed(result)
+
+
+def end_all_sessions(session: Session, user_id: str) -> int:
+    """Sign ``user_id`` out everywhere, this browser too; how many sessions ended."""
+    return rows_changed(session.execute(delete(WebSession).where(WebSession.user_id == user_id)))
+
+
+def session_handle(row: WebSession) -> str:
+    """How pages name a session: short, stable, and not the row's id."""
+    return hash_token(row.id)[:20]
+
+
+def handle_of_token(token: str) -> str:
+    """The handle of the session whose cookie token is ``token``."""
+    return hash_token(hash_token(token))[:20] if token else ""
+
+
+def sessions_of(session: Session, user_id: str, *, now: datetime) -> list[WebSession]:
+    """The user's unexpired sessions, the most recently seen first."""
+    return list(
+        session.scalars(
+            select(WebSession)
+            .where(WebSession.user_id == user_id, WebSession.expires_at > now)
+            .order_by(WebSession.last_seen_at.desc(), WebSession.created_at.desc())
+        )
+    )
+
+
+def end_session_by_handle(session: Session, user_id: str, handle: str, *, now: datetime) -> bool:
+    """End one of the user's sessions, named by its handle; whether it existed."""
+    for row in sessions_of(session, user_id, now=now):
+        if session_handle(row) == handle:
+            session.execute(delete(WebSession).where(WebSession.id == row.id))
+            return True
+    return False
 
 
 def purge_expired_sessions(session: Session, *, now: datetime) -> int:

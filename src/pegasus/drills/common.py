@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
 from pegasus.config import Settings
-from pegasus.drills.evidence import DEFAULT_EVIDENCE_DIR, Check, Evidence, Step
+from pegasus.drills.evidence import DEFAULT_EVIDENCE_DIR, Check, Evidence, Step, StepFailed
 from pegasus.drills.seeding import LectureReadBack
 from pegasus.drills.staging import Column, Staging, Target, open_staging
 
@@ -89,8 +89,8 @@ def finish(evidence: Evidence, staging: Staging | None, options: DrillOptions) -
                     not problems,
                     "kept (--keep)" if staging.keep else "; ".join(problems) or "all removed",
                 )
-        except Exception:
-            pass
+        except StepFailed:
+            pass  # nosec B110  # the step recorded the failure
     evidence.finish()
     json_path, md_path = evidence.write(options.evidence_dir)
     return DrillOutcome(evidence, json_path, md_path)

@@ -185,7 +185,7 @@ class LectureEvents:
         last_write = time.monotonic()
         failures = 0
         # Spread the polls of streams opened together over the interval.
-        delay = self.poll_seconds * random.uniform(0.5, 1.0)
+        delay = self.poll_seconds * random.uniform(0.5, 1.0)  # nosec B311  # jitter
         while not current.finished:
             await anyio.sleep(delay)
             delay = self.poll_seconds

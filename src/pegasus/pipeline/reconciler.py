@@ -123,7 +123,7 @@ class ReconcilerThread:
         self._dispatcher = dispatcher
         self._settings = settings
         self._clock = clock
-        self._rng = random.Random()
+        self._rng = random.Random()  # nosec B311  # jitter, not a secret
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
 

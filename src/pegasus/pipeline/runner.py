@@ -86,7 +86,7 @@ class StageRunner:
         self.resolve_preset = resolve_preset
         self.on_transcript = on_transcript
         self.clock = clock
-        self.rng = rng or random.Random()
+        self.rng = rng or random.Random()  # nosec B311  # retry jitter, not a secret
         self.workdir_root = workdir_root
         self.sleep = sleep
         self.worker_prefix = f"{socket.gethostname()}:{os.getpid()}"

@@ -103,7 +103,9 @@ def run_worker(host: WorkerHost) -> None:
     heartbeat = host.heartbeat("worker")
     heartbeat.start()
     if settings.metrics.worker_port:
-        start_http_server(settings.metrics.worker_port, addr="0.0.0.0", registry=host.exposition)
+        start_http_server(
+            settings.metrics.worker_port, addr=settings.server.host, registry=host.exposition
+        )
     consumer = build_consumer(host.huey, workers=settings.queue.workers, embedded=False)
     log.info("queue.worker.started", workers=settings.queue.workers, queue=settings.queue.name)
     try:

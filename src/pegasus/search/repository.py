@@ -67,7 +67,7 @@ def find_segments(session: Session, *, owner_id: str, words: list[str], limit: i
         match = " ".join('"' + word.replace('"', '""') + '"' for word in words)
         rows = session.execute(
             text(
-                "SELECT s.lecture_id, l.title, l.course_id, s.start, s.end, "
+                "SELECT s.lecture_id, l.title, l.course_id, s.start, s.end, "  # nosec B608  # MARK_*
                 f"snippet(transcript_segments_fts, 0, '{MARK_START}', '{MARK_END}', '…', 16) "
                 "FROM transcript_segments_fts "
                 "JOIN transcript_segments s ON s.id = transcript_segments_fts.rowid "
@@ -81,7 +81,7 @@ def find_segments(session: Session, *, owner_id: str, words: list[str], limit: i
     else:
         rows = session.execute(
             text(
-                "SELECT s.lecture_id, l.title, l.course_id, s.start, s.end, "
+                "SELECT s.lecture_id, l.title, l.course_id, s.start, s.end, "  # nosec B608  # MARK_*
                 "ts_headline('english', s.text, q, "
                 f"'StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=24, MinWords=8') "
                 "FROM transcript_segments s "

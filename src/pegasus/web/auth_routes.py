@@ -1,12 +1,18 @@
-"""Accounts in the browser: log in, log out, sign up (closed / invite / open), the account
-page (password, API tokens, an admin's invitations).
+"""Accounts in the browser: log in, log out, sign up (closed / invite / open). The account
+page is in ``account_routes``.
 
 Signed-out forms carry the anonymous CSRF token (cookie ``pegasus_csrf`` + field
 ``csrf_token``); signed-in forms carry the session's token, checked by ``PageUserDep``.
+
+Sign-in is rate limited per account and per client address
+(``pegasus.accounts.sign_in_limits``): over the limit the form answers 429 with
+``Retry-After`` and says how long to wait; a disabled account's right password answers 403.
+Every successful sign-in starts a new session (the id rotates) and ends the browser's old one.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from typing import Annotated, Any
@@ -22,7 +28,6 @@ from pegasus.accounts.service import MIN_PASSWORD_LENGTH, create_user
 from pegasus.accounts.web_sessions import (
     SESSION_COOKIE,
     csrf_matches,
-    end_other_sessions,
     end_session,
     start_session,
 )
@@ -30,21 +35,22 @@ from pegasus.db.base import utcnow
 from pegasus.db.models import Invitation, User
 from pegasus.dependencies import RuntimeDep, SessionDep
 from pegasus.errors import (
+    AccountDisabledError,
     InvalidRequestError,
     InvitationInvalidError,
-    NotFoundError,
+    PegasusError,
+    SignInRateLimitedError,
     UserExistsError,
-    WrongPasswordError,
 )
 from pegasus.routing import UnitOfWorkRoute
 from pegasus.runtime import Runtime
 from pegasus.web.auth import (
     OptionalPageUserDep,
-    PageUserDep,
     clear_session_cookie,
     safe_next,
     set_session_cookie,
 )
+from pegasus.web.messages import message_for
 from pegasus.web.pages import ANON_CSRF_COOKIE, render
 
 log = structlog.get_logger(__name__)
@@ -75,9 +81,46 @@ def _sign_in(
     """Start a new session for ``user`` (ending the browser's old one: the id rotates)."""
     end_session(session, request.cookies.get(SESSION_COOKIE, ""))
     lifetime = timedelta(days=runtime.settings.accounts.session_days)
-    new = start_session(session, user, now=utcnow(), lifetime=lifetime)
+    new = start_session(
+        session,
+        user,
+        now=utcnow(),
+        lifetime=lifetime,
+        user_agent=request.headers.get("user-agent"),
+    )
     set_session_cookie(request, response, new, int(lifetime.total_seconds()))
     log.info("web.signed_in", user_id=user.id)
+
+
+def client_address(request: Request) -> str | None:
+    """The browser's address (a trusted proxy's X-Forwarded-For is applied by the server)."""
+    return request.client.host if request.client else None
+
+
+def refusal_text(error: PegasusError) -> str:
+    """What the sign-in and sign-up forms say when the sign-in itself is refused: the
+    learner's message for the code, with the wait when there is one."""
+    message = message_for(error.code)
+    parts = [message.happened]
+    if isinstance(error, SignInRateLimitedError):
+        minutes = max(1, math.ceil(error.retry_after_seconds / 60))
+        parts.append(f"You can try again in {minutes} minute{'s' if minutes != 1 else ''}.")
+    parts.append(message.todo)
+    return " ".join(parts)
+
+
+def refused(response: HTMLResponse, error: PegasusError) -> HTMLResponse:
+    """``response`` with ``Retry-After`` when ``error`` is a rate limit."""
+    if isinstance(error, SignInRateLimitedError):
+        response.headers["Retry-After"] = str(error.retry_after_seconds)
+    return response
+
+
+#: The status of a refused sign-in.
+REFUSAL_STATUS: dict[type[PegasusError], int] = {
+    SignInRateLimitedError: 429,
+    AccountDisabledError: 403,
+}
 
 
 # --- log in / log out ---------------------------------------------------------------------
@@ -120,7 +163,7 @@ def login_form(
 
 
 @router.post("/login", response_model=None)
-def login(
+def login(  # nosec B107  # "" is a form field the browser left out, never a secret
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
@@ -142,7 +185,21 @@ def login(
         return _login_page(
             request, runtime, next_path=next_path, email=email, errors=errors, status_code=400
         )
-    user = self_service.user_with_password(session, email, password)
+    try:
+        user = self_service.sign_in(
+            session, email, password, address=client_address(request), now=utcnow()
+        )
+    except (SignInRateLimitedError, AccountDisabledError) as exc:
+        log.warning("web.sign_in_refused", code=exc.code)
+        page = _login_page(
+            request,
+            runtime,
+            next_path=next_path,
+            email=email,
+            errors=[_error(None, refusal_text(exc))],
+            status_code=REFUSAL_STATUS[type(exc)],
+        )
+        return refused(page, exc)
     if user is None:
         log.info("web.sign_in_failed")
         errors = [_error("email", "The email address or the password is not right")]
@@ -262,7 +319,7 @@ def _validate_signup(email: str, password: str, password_confirm: str) -> Errors
 
 
 @router.post("/signup", response_model=None)
-def signup(
+def signup(  # nosec B107  # "" is a form field the browser left out, never a secret
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
@@ -296,8 +353,20 @@ def signup(
             user = create_user(session, email, password)
     except (InvitationInvalidError, UserExistsError, IntegrityError) as exc:
         session.rollback()
-        # The same person's second submission: the account exists with this password.
-        user_again = self_service.user_with_password(session, email, password)
+        # The same person's second submission: the account exists with this password. This
+        # is a sign-in like the log-in form's, with its limits, so never a way around them.
+        try:
+            user_again = self_service.sign_in(
+                session, email, password, address=client_address(request), now=utcnow()
+            )
+        except (SignInRateLimitedError, AccountDisabledError) as refusal:
+            log.warning("web.sign_in_refused", code=refusal.code)
+            page = _signup_page(
+                request,
+                blocked=refusal_text(refusal),
+                status_code=REFUSAL_STATUS[type(refusal)],
+            )
+            return refused(page, refusal)
         if user_again is None:
             if isinstance(exc, InvitationInvalidError):
                 return _signup_page(request, blocked=BAD_INVITE, status_code=403)
@@ -319,166 +388,3 @@ def signup(
     response = RedirectResponse("/courses", status_code=303)
     _sign_in(request, response, session, runtime, user)
     return response
-
-
-# --- account page -------------------------------------------------------------------------
-
-
-def _public_base_url(request: Request, runtime: Runtime) -> str:
-    configured = runtime.settings.server.public_url
-    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
-
-
-def _account_page(
-    request: Request,
-    session: Session,
-    runtime: Runtime,
-    user: User,
-    *,
-    errors: Errors | None = None,
-    notice: str | None = None,
-    new_token: str | None = None,
-    new_invitation: dict[str, Any] | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    context: dict[str, Any] = {
-        "errors": errors or [],
-        "notice": notice,
-        "new_token": new_token,
-        "new_invitation": new_invitation,
-        "tokens": self_service.tokens_of(session, user),
-        "invitations": (
-            invitations.open_invitations(session, now=utcnow()) if user.is_admin else []
-        ),
-        "signup_mode": runtime.settings.accounts.signup,
-        "default_invitation_days": _days_text(runtime.settings.accounts.invitation_days),
-        "min_password": MIN_PASSWORD_LENGTH,
-    }
-    return render(request, "account.html", context, status_code=status_code)
-
-
-def _days_text(days: float) -> str:
-    return str(int(days)) if float(days).is_integer() else str(days)
-
-
-@router.get("/account", response_class=HTMLResponse)
-def account(
-    request: Request, session: SessionDep, runtime: RuntimeDep, user: PageUserDep
-) -> HTMLResponse:
-    """The account page."""
-    return _account_page(request, session, runtime, user)
-
-
-@router.post("/account/password", response_class=HTMLResponse)
-def change_password(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    user: PageUserDep,
-    current_password: FormStr = "",
-    new_password: FormStr = "",
-    new_password_confirm: FormStr = "",
-) -> HTMLResponse:
-    """Change the password; other devices are signed out, this one stays signed in."""
-    errors: Errors = []
-    if not current_password:
-        errors.append(_error("current_password", "Enter your current password"))
-    if len(new_password) < MIN_PASSWORD_LENGTH:
-        errors.append(
-            _error(
-                "new_password",
-                f"Choose a new password of at least {MIN_PASSWORD_LENGTH} characters",
-            )
-        )
-    elif new_password != new_password_confirm:
-        errors.append(_error("new_password_confirm", "The two new passwords are not the same"))
-    if not errors:
-        try:
-            self_service.change_password(session, user, current=current_password, new=new_password)
-        except WrongPasswordError:
-            errors.append(_error("current_password", "Your current password is not right"))
-    if errors:
-        return _account_page(request, session, runtime, user, errors=errors, status_code=400)
-    ended = end_other_sessions(session, user.id, keep_token=request.cookies.get(SESSION_COOKIE))
-    log.info("web.password_changed", user_id=user.id, other_sessions_ended=ended)
-    return _account_page(request, session, runtime, user, notice="Your password was changed.")
-
-
-@router.post("/account/tokens", response_class=HTMLResponse)
-def create_token(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    user: PageUserDep,
-    token_name: FormStr = "",
-) -> HTMLResponse:
-    """Create an API token and show it once."""
-    if not token_name.strip() or len(token_name.strip()) > 100:
-        errors = [_error("token_name", "Give the token a name of 1 to 100 characters")]
-        return _account_page(request, session, runtime, user, errors=errors, status_code=400)
-    secret = self_service.create_own_token(session, user, name=token_name)
-    return _account_page(request, session, runtime, user, new_token=secret, status_code=201)
-
-
-@router.post("/account/tokens/{token_id}/revoke", response_class=HTMLResponse)
-def revoke_token(
-    request: Request, token_id: str, session: SessionDep, runtime: RuntimeDep, user: PageUserDep
-) -> HTMLResponse:
-    """Revoke one of the user's own API tokens."""
-    try:
-        self_service.revoke_own_token(session, user, token_id, now=utcnow())
-    except NotFoundError as exc:
-        return _account_page(
-            request, session, runtime, user, errors=[_error(None, exc.message)], status_code=404
-        )
-    return _account_page(request, session, runtime, user, notice="The token was revoked.")
-
-
-@router.post("/account/invitations", response_class=HTMLResponse)
-def create_invitation(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    user: PageUserDep,
-    expires_days: FormStr = "",
-    admin: FormStr = "",
-) -> HTMLResponse:
-    """An admin makes a single-use invitation link (shown once)."""
-    if not user.is_admin:
-        errors = [_error(None, "Only an administrator can invite people.")]
-        return _account_page(request, session, runtime, user, errors=errors, status_code=403)
-    try:
-        days = float(expires_days or runtime.settings.accounts.invitation_days)
-    except ValueError:
-        days = -1.0
-    if not 0 < days <= 365:
-        errors = [_error("expires_days", "Enter a number of days from 1 to 365")]
-        return _account_page(request, session, runtime, user, errors=errors, status_code=400)
-    made = invitations.create_invitation(
-        session,
-        created_by=user,
-        is_admin=bool(admin),
-        now=utcnow(),
-        lifetime=timedelta(days=days),
-    )
-    shown = {
-        "link": invitations.invitation_link(_public_base_url(request, runtime), made.token),
-        "expires_at": made.invitation.expires_at,
-    }
-    log.info("web.invitation_created", user_id=user.id, invitation_id=made.invitation.id)
-    return _account_page(request, session, runtime, user, new_invitation=shown, status_code=201)
-
-
-@router.post("/account/invitations/{invitation_id}/revoke", response_class=HTMLResponse)
-def revoke_invitation(
-    request: Request,
-    invitation_id: str,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    user: PageUserDep,
-) -> HTMLResponse:
-    """An admin withdraws an unused invitation."""
-    if not user.is_admin or not invitations.revoke_invitation(session, invitation_id, now=utcnow()):
-        errors = [_error(None, "That invitation does not exist or was used already.")]
-        return _account_page(request, session, runtime, user, errors=errors, status_code=404)
-    return _account_page(request, session, runtime, user, notice="The invitation was revoked.")

@@ -1,10 +1,10 @@
-"""Users and their API tokens."""
+"""Users, their API tokens and browser sessions, invitations, and sign-in throttling."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pegasus.db.base import Base, CreatedAtMixin, IdMixin, UTCDateTime
@@ -18,6 +18,8 @@ class User(IdMixin, CreatedAtMixin, Base):
     email: Mapped[str] = mapped_column(String(320), unique=True, nullable=False)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    #: Set by an admin: the user cannot sign in and none of their sessions or tokens work.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
@@ -37,6 +39,8 @@ class ApiToken(IdMixin, CreatedAtMixin, Base):
     prefix: Mapped[str] = mapped_column(String(16), nullable=False)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: None: the token works until it is revoked.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     user: Mapped[User] = relationship(back_populates="tokens")
 
@@ -54,6 +58,8 @@ class WebSession(CreatedAtMixin, Base):
     csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
+    #: The browser's User-Agent at sign-in (shortened), so the person can tell devices apart.
+    user_agent: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
     user: Mapped[User] = relationship()
 
@@ -73,3 +79,16 @@ class Invitation(IdMixin, CreatedAtMixin, Base):
     used_by: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins in the current fixed window of one account or one client address.
+
+    ``key`` is ``account:`` or ``address:`` and the SHA-256 of the email or the address, so
+    the table holds neither. Kept in the database so every replica counts the same attempts."""
+
+    __tablename__ = "sign_in_throttles"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False)

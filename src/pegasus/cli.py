@@ -52,16 +52,9 @@ app.add_typer(drill_app, name="drill")
 
 
 def _settings() -> Settings:
-    from pegasus.config import get_settings
-    from pegasus.observability.logging import configure_logging
+    from pegasus.command_settings import command_settings
 
-    try:
-        settings = get_settings()
-    except ValueError as exc:
-        typer.echo(f"Configuration error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    configure_logging(settings.log)
-    return settings
+    return command_settings()
 
 
 def _fail(exc: PegasusError, exit_code: int = 1) -> typer.Exit:

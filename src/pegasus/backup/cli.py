@@ -175,16 +175,9 @@ def _when(moment: datetime | None) -> str:
 
 
 def _settings() -> Settings:
-    from pegasus.config import get_settings
-    from pegasus.observability.logging import configure_logging
+    from pegasus.command_settings import command_settings
 
-    try:
-        settings = get_settings()
-    except ValueError as exc:
-        typer.echo(f"Configuration error: {exc}", err=True)
-        raise typer.Exit(EXIT_ERROR) from exc
-    configure_logging(settings.log)
-    return settings
+    return command_settings()  # exit 2 (EXIT_ERROR) on an invalid configuration
 
 
 @contextmanager

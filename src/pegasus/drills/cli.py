@@ -40,16 +40,9 @@ KEEP_HELP = "keep the staging database, buckets and files (their names are in th
 
 
 def _settings() -> Settings:
-    from pegasus.config import get_settings
-    from pegasus.observability.logging import configure_logging
+    from pegasus.command_settings import command_settings
 
-    try:
-        settings = get_settings()
-    except ValueError as exc:
-        typer.echo(f"Configuration error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    configure_logging(settings.log)
-    return settings
+    return command_settings()
 
 
 def _options(

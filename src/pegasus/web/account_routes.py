@@ -441,6 +441,21 @@ def users(request: Request, session: SessionDep, user: PageUserDep) -> HTMLRespo
     return _users_page(request, session)
 
 
+def _admin_target(
+    request: Request, session: Session, user: User, user_id: str
+) -> User | HTMLResponse:
+    """The user an admin's form acts on, or the page that says why not (the signed-in user
+    is not an admin, or there is no such user)."""
+    if not user.is_admin:
+        return _not_admin(request)
+    target = _target(session, user_id)
+    if target is None:
+        return _users_page(
+            request, session, errors=[_error(None, "There is no such user.")], status_code=404
+        )
+    return target
+
+
 def _target(session: Session, user_id: str) -> User | None:
     try:
         return accounts_admin.find_user(session, user_id)
@@ -481,13 +496,9 @@ def disable_user(
     request: Request, user_id: str, session: SessionDep, user: PageUserDep
 ) -> HTMLResponse:
     """Disable a user (admins only)."""
-    if not user.is_admin:
-        return _not_admin(request)
-    target = _target(session, user_id)
-    if target is None:
-        return _users_page(
-            request, session, errors=[_error(None, "There is no such user.")], status_code=404
-        )
+    target = _admin_target(request, session, user, user_id)
+    if isinstance(target, HTMLResponse):
+        return target
     try:
         accounts_admin.disable_user(session, target, now=utcnow(), by=user)
     except ConflictError as exc:
@@ -501,13 +512,9 @@ def enable_user(
     request: Request, user_id: str, session: SessionDep, user: PageUserDep
 ) -> HTMLResponse:
     """Enable a disabled user again (admins only)."""
-    if not user.is_admin:
-        return _not_admin(request)
-    target = _target(session, user_id)
-    if target is None:
-        return _users_page(
-            request, session, errors=[_error(None, "There is no such user.")], status_code=404
-        )
+    target = _admin_target(request, session, user, user_id)
+    if isinstance(target, HTMLResponse):
+        return target
     accounts_admin.enable_user(session, target)
     log.info("web.user_enabled", user_id=user.id, target_id=target.id)
     return _users_page(request, session, notice=f"{target.email} can sign in again.")

@@ -74,15 +74,3 @@ def hold_artifacts(session: Session, *, owner_id: str, lecture_id: str, kinds: l
             .values(version=Artifact.version)
             .execution_options(synchronize_session=False)
         )
-
-
-def record_write(
-    session: Session, *, lecture_id: str, kind: str, size_bytes: int, sha256: str
-) -> None:
-    """Record the size and digest of the object an edit has just stored."""
-    session.execute(
-        update(Artifact)
-        .where(Artifact.lecture_id == lecture_id, Artifact.kind == kind)
-        .values(size_bytes=size_bytes, sha256=sha256)
-        .execution_options(synchronize_session=False)
-    )

@@ -127,7 +127,10 @@ if (section && cards.length) {
   document.addEventListener("keydown", (event) => {
     if (event.altKey || event.ctrlKey || event.metaKey) return;
     const target = event.target instanceof Element ? event.target : null;
-    if (target && target.closest("button, a, input, textarea, select, summary")) {
+    // Space and Enter on the flip button turn the card here, not through the button's own
+    // activation (a click on key-up), so a key press turns it exactly once, at once.
+    const control = target && target !== flip && target.closest("button, a, input, textarea, select, summary");
+    if (control) {
       if (event.key !== "1" && event.key !== "2") return;
     }
     if (event.key === " " || event.key === "Enter") {

@@ -49,6 +49,8 @@ class TcpProxy:
         self.forwarded = 0
         self.refused = 0
         self.held = 0
+        #: Forwarded connections a ``cut`` reset while they were open.
+        self.cut_open = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="tcp-proxy", daemon=True
@@ -102,6 +104,7 @@ class TcpProxy:
     async def _cut(self, fault: Fault) -> None:
         self.fault = fault
         for writer in list(self._open):
+            self.cut_open += 1
             _reset(writer)
         self._open.clear()
 

@@ -86,7 +86,8 @@ def test_storage_outage_during_a_stage_is_retried_until_it_is_back(
     _wait_for_run(scaled.database_url, status="running", stage="transcribe")
     s3_proxy.cut()
     failed = _wait_for_run(scaled.database_url, status="failed", error_code="storage.unavailable")
-    assert s3_proxy.refused >= 1, "the stage must have met the outage"
+    # It met the outage on a new connection (refused) or on a pooled one the cut reset.
+    assert s3_proxy.refused + s3_proxy.cut_open >= 1, "the stage must have met the outage"
     s3_proxy.restore()
 
     lecture = api.wait_for(lecture_id, timeout=60)

@@ -61,6 +61,7 @@ def _users(n: int) -> list[Row]:
             "password_hash": f"$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ${'h' * 20}{n}{i}",
             "is_admin": i == 0,
             "disabled_at": None,
+            "deleted_at": None,
             "created_at": _at(n),
         }
         for i in range(2)
@@ -89,6 +90,10 @@ def _courses(n: int) -> list[Row]:
             "id": _id("course", n),
             "owner_id": _id("user", n, 0),
             "name": f"Thermodynamics {n}01",
+            "deleted_at": None,
+            "redaction_kinds": ["email", "phone"],
+            "roster_names": [f"Ada Quill {n}", "Bram Okafor"],
+            "audio_retention_days": 30 + n,
             "created_at": _at(n, 2),
         }
     ]
@@ -126,6 +131,8 @@ def _lectures(n: int) -> list[Row]:
             "duration_seconds": (3120.5, None)[i],
             "updated_at": _at(n, 40),
             "finished_at": (_at(n, 40), None)[i],
+            "deleted_at": None,
+            "audio_deleted_at": (_at(n + 30), None)[i],
             "created_at": _at(n, 4),
         }
         for i in range(2)
@@ -297,6 +304,52 @@ def _sign_in_throttles(n: int) -> list[Row]:
     ]
 
 
+def _audit_events(n: int) -> list[Row]:
+    previous = f"{n:02d}" + "0" * 62
+    return [
+        {
+            "seq": n * 10 + i + 1,
+            "occurred_at": _at(n, 50 + i),
+            "action": action,
+            "actor_id": _id("user", n, 0),
+            "subject_type": subject,
+            "subject_id": _id(subject, n),
+            "details": {"objects": 4 + i} if subject == "course" else {},
+            "prev_hash": previous if i == 0 else f"{n:02d}{i:02d}" + "a" * 60,
+            "hash": f"{n:02d}{i + 1:02d}" + "a" * 60,
+        }
+        for i, (action, subject) in enumerate(
+            (("auth.sign_in", "user"), ("deletion.requested", "course"))
+        )
+    ]
+
+
+def _audit_chain_head(n: int) -> list[Row]:
+    # The migration made row 1; a row with another id keeps this insert from colliding.
+    return [{"id": n + 2, "seq": n * 10 + 2, "last_hash": f"{n:02d}02" + "a" * 60}]
+
+
+def _deletions(n: int) -> list[Row]:
+    return [
+        {
+            "id": _id("deletion", n),
+            "subject_type": "lecture",
+            "subject_id": _id("lecture", n + 90),
+            "owner_id": _id("user", n, 0),
+            "requested_by": _id("user", n, 0),
+            "requested_at": _at(n, 60),
+            "status": "completed",
+            "prefixes": [f"courses/{_id('course', n)}/lectures/{_id('lecture', n + 90)}/"],
+            "attempts": 2,
+            "next_attempt_at": _at(n, 61),
+            "last_error_code": "storage.unavailable",
+            "removed": {"lectures": 1, "artifacts": 5, "objects": 7},
+            "verification": {"rows_left": 0, "objects_left": 0, "passed": True},
+            "completed_at": _at(n, 62),
+        }
+    ]
+
+
 #: Rows for batch ``n`` of every table, in the newest schema's shape.
 ROWS: dict[str, Callable[[int], list[Row]]] = {
     "users": _users,
@@ -313,6 +366,9 @@ ROWS: dict[str, Callable[[int], list[Row]]] = {
     "invitations": _invitations,
     "uploads": _uploads,
     "sign_in_throttles": _sign_in_throttles,
+    "audit_events": _audit_events,
+    "audit_chain_head": _audit_chain_head,
+    "deletions": _deletions,
 }
 
 

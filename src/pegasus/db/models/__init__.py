@@ -1,6 +1,13 @@
 """All ORM models; importing this package registers every table on ``Base.metadata``."""
 
 from pegasus.db.models.accounts import ApiToken, Invitation, User, WebSession
+from pegasus.db.models.compliance import (
+    GENESIS_HASH,
+    AuditChainHead,
+    AuditEvent,
+    Deletion,
+    DeletionStatus,
+)
 from pegasus.db.models.courses import Course, Preset
 from pegasus.db.models.lectures import (
     Artifact,
@@ -15,9 +22,14 @@ from pegasus.db.models.search import TranscriptSegment
 from pegasus.db.models.uploads import Upload
 
 __all__ = [
+    "GENESIS_HASH",
     "ApiToken",
+    "AuditChainHead",
+    "AuditEvent",
     "Artifact",
     "Course",
+    "Deletion",
+    "DeletionStatus",
     "Incident",
     "Invitation",
     "Lecture",

@@ -20,6 +20,8 @@ class User(IdMixin, CreatedAtMixin, Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     #: Set by an admin: the user cannot sign in and none of their sessions or tokens work.
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: Set when an admin deletes the user: like disabled, until the purge removes the row.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pegasus.db.base import Base, CreatedAtMixin, IdMixin
+from pegasus.db.base import Base, CreatedAtMixin, IdMixin, UTCDateTime
+
+#: PII kinds a new course redacts: all of them (``pegasus.transcription.pii``).
+DEFAULT_REDACTION_KINDS = ("email", "phone", "id_number", "roster_name")
 
 
 class Course(IdMixin, CreatedAtMixin, Base):
@@ -19,6 +23,21 @@ class Course(IdMixin, CreatedAtMixin, Base):
         ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False
     )
     name: Mapped[str] = mapped_column(String(200), nullable=False)
+    #: Set when its deletion is requested: gone from every listing, search and export at once.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: The PII kinds redacted from this course's transcripts before they are stored.
+    redaction_kinds: Mapped[list[str]] = mapped_column(
+        JSON,
+        nullable=False,
+        default=lambda: list(DEFAULT_REDACTION_KINDS),
+        server_default=text('\'["email", "phone", "id_number", "roster_name"]\''),
+    )
+    #: Names of the people on the course's roster, redacted as ``roster_name``.
+    roster_names: Mapped[list[str]] = mapped_column(
+        JSON, nullable=False, default=list, server_default=text("'[]'")
+    )
+    #: Days a lecture's recording is kept after upload; None: the deployment's default.
+    audio_retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Preset(CreatedAtMixin, Base):

@@ -72,6 +72,10 @@ class Lecture(IdMixin, CreatedAtMixin, Base):
         UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow
     )
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: Set when its deletion (or its course's) is requested: gone from every listing at once.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: When the retention job deleted its recording and ASR audio (the transcript stays).
+    audio_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     stage_runs: Mapped[list[StageRun]] = relationship(
         back_populates="lecture",

@@ -20,6 +20,7 @@ from pegasus import __version__
 from pegasus.accounts.routes import router as accounts_router
 from pegasus.config import Settings
 from pegasus.courses.routes import router as courses_router
+from pegasus.deletion.routes import router as deletion_router
 from pegasus.errors import (
     AuthenticationError,
     ConflictError,
@@ -66,6 +67,8 @@ from pegasus.uploads.routes import router as uploads_router
 from pegasus.web.account_routes import router as web_account_router
 from pegasus.web.auth import SignInRequiredError, sign_in_redirect
 from pegasus.web.auth_routes import router as web_auth_router
+from pegasus.web.course_settings_routes import router as web_course_settings_router
+from pegasus.web.deletion_routes import router as web_deletion_router
 from pegasus.web.error_pages import csrf_failed_page, wants_html
 from pegasus.web.flow_routes import router as web_flow_router
 from pegasus.web.ops_routes import router as web_ops_router
@@ -165,6 +168,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.lecture_events = lecture_events
     app.include_router(health_router)
     app.include_router(courses_router)
+    app.include_router(deletion_router)
     app.include_router(lectures_router)
     app.include_router(review_router)
     app.include_router(lecture_events_router)
@@ -182,7 +186,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(web_account_router)
     app.include_router(web_review_router)
     app.include_router(web_flow_router)
+    app.include_router(web_course_settings_router)
     app.include_router(web_ops_router)
+    app.include_router(web_deletion_router)
     app.add_exception_handler(SignInRequiredError, sign_in_redirect)
 
     @app.exception_handler(PegasusError)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pegasus.audit.cli import audit_commands
 from pegasus.backup.cli import backup_app
 from pegasus.drills.cli import drill_app
 from pegasus.errors import PegasusError, UnknownPresetError
@@ -49,6 +50,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(slo_app, name="slo")
 app.add_typer(backup_app, name="backup")
 app.add_typer(drill_app, name="drill")
+app.add_typer(audit_commands(lambda: _settings()), name="audit")
 
 
 def _settings() -> Settings:

@@ -364,6 +364,20 @@ class OpsSettings(BaseModel):
         return self
 
 
+class PrivacySettings(BaseModel):
+    """Personal data: how long recordings are kept (``docs/security/pii-policy.md``)."""
+
+    audio_retention_days: int = Field(
+        default=365,
+        ge=1,
+        le=3650,
+        description="days a lecture's recording is kept after upload, for courses that set none",
+    )
+    retention_interval_minutes: float = Field(
+        default=60.0, gt=0, description="how often a worker deletes recordings past retention"
+    )
+
+
 class LogSettings(BaseModel):
     """Logging."""
 
@@ -415,6 +429,7 @@ class Settings(BaseSettings):
     ops: OpsSettings = Field(default_factory=OpsSettings)
     accounts: AccountsSettings = Field(default_factory=AccountsSettings)
     uploads: UploadSettings = Field(default_factory=UploadSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod

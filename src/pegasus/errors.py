@@ -107,6 +107,12 @@ class UserExistsError(ConflictError):
     code = "user.exists"
 
 
+class UserDeletedError(ConflictError):
+    """This account was deleted; it cannot be enabled again."""
+
+    code = "user.deleted"
+
+
 class TokenRevokedError(AuthenticationError):
     """This API token was revoked. Create a new one (Account page or `pegasus tokens create`)."""
 
@@ -134,6 +140,19 @@ class SignInRateLimitedError(PegasusError):
         super().__init__(message, retry_after_seconds=retry_after_seconds)
         #: Seconds until a sign-in may be tried again (sent as ``Retry-After``).
         self.retry_after_seconds = max(1, retry_after_seconds)
+
+
+class DeletionPendingError(ConflictError):
+    """This deletion is still in progress: its receipt is written once everything is removed
+    and checked. Try again in a minute."""
+
+    code = "deletion.pending"
+
+
+class CannotDeleteSelfError(ConflictError):
+    """You cannot delete your own account here; ask another admin to do it."""
+
+    code = "user.cannot_delete_self"
 
 
 class EditConflictError(ConflictError):
@@ -331,6 +350,12 @@ class LeaseLostError(PipelineError):
     """This worker's lease on the stage expired; another worker owns the stage now."""
 
     code = "worker.lease_lost"
+
+
+class LectureDeletedError(PipelineError):
+    """This lecture was deleted; its processing stopped."""
+
+    code = "lecture.deleted"
 
 
 class InternalStageError(PipelineError):

@@ -21,6 +21,7 @@ from pegasus.courses.service import resolve_preset
 from pegasus.db.base import utcnow
 from pegasus.db.models import StageRun, StageStatus
 from pegasus.db.session import build_engine, build_session_factory, unit_of_work
+from pegasus.deletion.purge import purge_due
 from pegasus.errors import PegasusError
 from pegasus.observability.metrics import (
     DatabaseCollector,
@@ -38,6 +39,7 @@ from pegasus.pipeline.export import ExportStage
 from pegasus.pipeline.generate import GenerateStage, build_kit_generator
 from pegasus.pipeline.ingest import IngestStage
 from pegasus.pipeline.reconciler import ReconcilerThread
+from pegasus.pipeline.retention import AudioRetention
 from pegasus.pipeline.runner import StageRunner
 from pegasus.pipeline.sweeper import Sweeper
 from pegasus.pipeline.transcribe import TranscribeStage, shared_transcriber
@@ -66,6 +68,7 @@ class Runtime:
     _runner: StageRunner | None = None
     _slo_targets: tuple[SloTarget, ...] = ()
     _sweeper: Sweeper | None = None
+    _retention: AudioRetention | None = None
 
     def stages(self) -> dict[str, Stage]:
         return build_stages(self.settings)
@@ -96,6 +99,8 @@ class Runtime:
                 self.sweep_expired_uploads,
                 self.purge_expired_web_sessions,
                 self.sweep_storage,
+                self.delete_expired_audio,
+                self.purge_deletions,
             ],
         )
 
@@ -113,10 +118,33 @@ class Runtime:
             )
         return self._sweeper
 
+    def purge_deletions(self, now: datetime) -> int:
+        """Run the due attempts of pending deletions (retried until each completes)."""
+        return purge_due(self.session_factory, self.store, now)
+
     def sweep_storage(self, now: datetime) -> object:
         """Remove stored objects no row references (after the grace period) and dead
         workers' scratch directories, at most once per the sweeper's interval."""
         return self.sweeper(now)
+
+    @property
+    def retention(self) -> AudioRetention:
+        """The process's one audio retention job (it remembers when it last ran)."""
+        if self._retention is None:
+            privacy = self.settings.privacy
+            self._retention = AudioRetention(
+                self.session_factory,
+                self.store,
+                self.metrics,
+                default_days=privacy.audio_retention_days,
+                interval=timedelta(minutes=privacy.retention_interval_minutes),
+            )
+        return self._retention
+
+    def delete_expired_audio(self, now: datetime) -> object:
+        """Delete recordings past their course's retention period (the transcript, kit and
+        exports stay), at most once per the job's interval."""
+        return self.retention(now)
 
     def purge_expired_web_sessions(self, now: datetime) -> int:
         """Delete browser sessions past their expiry (they no longer sign anybody in)."""

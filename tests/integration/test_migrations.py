@@ -536,3 +536,54 @@ def test_every_downgrade_keeps_the_data_its_schema_can_hold(engine: Engine) -> N
         with engine.connect() as connection:
             # the migrations turned foreign keys off on this pooled connection, and back on
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_downgrading_past_tombstones_deletes_what_was_being_deleted(engine: Engine) -> None:
+    """Revision 0007 knows no tombstones: the downgrade of 0008 deletes the rows of a course
+    and a lecture whose deletion was pending (the older code would show them again), keeps
+    everything else, and leaves a user being deleted disabled."""
+    upgrade(engine, "0008")
+    newest = _schema(_tables(engine))
+    _seed(engine, 0, newest)
+    kept_course, doomed_lecture = _id("course", 0), _id("lecture", 0, 1)
+    kept_lecture = _id("lecture", 0, 0)
+    tables = _tables(engine).tables
+    with engine.begin() as connection:
+        connection.execute(
+            tables["lectures"]
+            .update()
+            .where(tables["lectures"].c.id == doomed_lecture)
+            .values(deleted_at=_at(0, 90))
+        )
+        connection.execute(
+            tables["users"]
+            .update()
+            .where(tables["users"].c.id == _id("user", 0, 1))
+            .values(deleted_at=_at(0, 91))
+        )
+    # A second course, wholly being deleted, with a lecture and an artifact of its own.
+    batch = _seed(engine, 1, newest)
+    assert batch["courses"]
+    with engine.begin() as connection:
+        connection.execute(
+            tables["courses"]
+            .update()
+            .where(tables["courses"].c.id == _id("course", 1))
+            .values(deleted_at=_at(1, 90))
+        )
+
+    downgrade(engine, "0007")
+    _schema_now, contents = _read(engine)
+    assert set(contents["courses"]) == {(kept_course,)}
+    lectures = {pk[0] for pk in contents["lectures"]}
+    assert lectures == {kept_lecture}
+    assert all(row["lecture_id"] == kept_lecture for row in contents["artifacts"].values())
+    assert all(row["lecture_id"] == kept_lecture for row in contents["stage_runs"].values())
+    assert all(
+        row["lecture_id"] == kept_lecture for row in contents["transcript_segments"].values()
+    )
+    assert all(row["course_id"] == kept_course for row in contents["uploads"].values())
+    assert all(row["course_id"] == kept_course for row in contents["presets"].values())
+    deleted_user = contents["users"][(_id("user", 0, 1),)]
+    disabled_at = deleted_user["disabled_at"]
+    assert disabled_at.replace(tzinfo=disabled_at.tzinfo or UTC) == _at(0, 91)

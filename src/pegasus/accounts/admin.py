@@ -1,5 +1,6 @@
 """What an admin (in the web app or the API) or an operator (with the CLI) does to accounts:
-list users, disable and enable them, list and revoke anybody's API tokens."""
+list users, disable and enable them, list and revoke anybody's API tokens. Every change is
+recorded in the audit log (``pegasus.audit``) with the admin as its actor (none: the CLI)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from pegasus.accounts import repository
+from pegasus.audit import actions, record
 from pegasus.db.models import ApiToken, User, WebSession
 from pegasus.db.session import rows_changed
-from pegasus.errors import ConflictError, NotFoundError, quoted
+from pegasus.errors import ConflictError, NotFoundError, UserDeletedError, quoted
 
 
 def list_users(session: Session) -> list[User]:
@@ -48,22 +50,47 @@ def disable_user(session: Session, user: User, *, now: datetime, by: User | None
         .values(disabled_at=now)
         .execution_options(synchronize_session=False)
     )
-    session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    if rows_changed(changed) != 1:
+        session.expire(user)
+        return False
+    ended = rows_changed(session.execute(delete(WebSession).where(WebSession.user_id == user.id)))
     session.expire(user)
-    return rows_changed(changed) == 1
+    record(
+        session,
+        actions.USER_DISABLED,
+        actor_id=by.id if by else None,
+        subject_type="user",
+        subject_id=user.id,
+        details={"sessions_ended": ended},
+        now=now,
+    )
+    return True
 
 
-def enable_user(session: Session, user: User) -> bool:
+def enable_user(session: Session, user: User, *, by: User | None = None) -> bool:
     """Let a disabled user sign in again (their unrevoked tokens work again); whether
-    anything changed."""
+    anything changed. ``by`` is the admin doing it (None: the operator's CLI).
+
+    A deleted user (``deleted_at`` set) stays disabled: ``UserDeletedError``."""
+    if user.deleted_at is not None:
+        raise UserDeletedError()
     changed = session.execute(
         update(User)
-        .where(User.id == user.id, User.disabled_at.is_not(None))
+        .where(User.id == user.id, User.disabled_at.is_not(None), User.deleted_at.is_(None))
         .values(disabled_at=None)
         .execution_options(synchronize_session=False)
     )
     session.expire(user)
-    return rows_changed(changed) == 1
+    if rows_changed(changed) != 1:
+        return False
+    record(
+        session,
+        actions.USER_ENABLED,
+        actor_id=by.id if by else None,
+        subject_type="user",
+        subject_id=user.id,
+    )
+    return True
 
 
 def list_tokens(
@@ -76,10 +103,13 @@ def list_tokens(
     return repository.tokens(session, user_id=user_id, include_revoked=include_revoked)
 
 
-def revoke_token(session: Session, id_or_prefix: str, *, now: datetime) -> ApiToken:
+def revoke_token(
+    session: Session, id_or_prefix: str, *, now: datetime, by: User | None = None
+) -> ApiToken:
     """Revoke the token with this id or shown prefix, whoever owns it; it is refused from
     its next request on. ``NotFoundError`` when none matches or it was revoked already,
-    ``ConflictError`` when a prefix matches several (give the id)."""
+    ``ConflictError`` when a prefix matches several (give the id). ``by`` is the admin
+    doing it (None: the operator's CLI)."""
     matches = repository.tokens_matching(session, id_or_prefix)
     if len(matches) > 1:
         raise ConflictError(
@@ -97,5 +127,14 @@ def revoke_token(session: Session, id_or_prefix: str, *, now: datetime) -> ApiTo
     )
     if rows_changed(result) != 1:
         raise NotFoundError(f"The API token {quoted(id_or_prefix)} was revoked already.")
+    record(
+        session,
+        actions.TOKEN_REVOKED,
+        actor_id=by.id if by else None,
+        subject_type="token",
+        subject_id=token.id,
+        details={"owner_id": token.user_id},
+        now=now,
+    )
     session.expire(token)
     return token

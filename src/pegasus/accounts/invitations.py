@@ -1,5 +1,6 @@
 """Invitations: single-use sign-up links an admin makes (in the web app or with
-``pegasus users invite``). Only the SHA-256 of the link's token is stored."""
+``pegasus users invite``). Only the SHA-256 of the link's token is stored. Making, revoking
+and using one is recorded in the audit log (``pegasus.audit``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pegasus.accounts.security import hash_token
-from pegasus.accounts.service import create_user
+from pegasus.accounts.service import VIA_INVITATION, create_user
+from pegasus.audit import actions, record
 from pegasus.db.models import Invitation, User
 from pegasus.db.session import rows_changed
 from pegasus.errors import InvitationInvalidError
@@ -46,6 +48,15 @@ def create_invitation(
     )
     session.add(invitation)
     session.flush()
+    record(
+        session,
+        actions.USER_INVITED,
+        actor_id=created_by.id if created_by else None,
+        subject_type="invitation",
+        subject_id=invitation.id,
+        details={"is_admin": is_admin, "expires_at": invitation.expires_at.isoformat()},
+        now=now,
+    )
     return NewInvitation(token=token, invitation=invitation)
 
 
@@ -85,7 +96,14 @@ def redeem_invitation(
     )
     if rows_changed(claimed) != 1:
         raise InvitationInvalidError()
-    user = create_user(session, email, password, is_admin=invitation.is_admin)
+    user = create_user(
+        session,
+        email,
+        password,
+        is_admin=invitation.is_admin,
+        via=VIA_INVITATION,
+        invitation_id=invitation.id,
+    )
     session.execute(
         update(Invitation)
         .where(Invitation.id == invitation.id)
@@ -107,12 +125,25 @@ def open_invitations(session: Session, *, now: datetime) -> list[Invitation]:
     )
 
 
-def revoke_invitation(session: Session, invitation_id: str, *, now: datetime) -> bool:
-    """Make an unused invitation unusable (it expires now); whether one was revoked."""
+def revoke_invitation(
+    session: Session, invitation_id: str, *, now: datetime, by: User | None = None
+) -> bool:
+    """Make an unused invitation unusable (it expires now); whether one was revoked. ``by``
+    is the admin doing it."""
     result = session.execute(
         update(Invitation)
         .where(Invitation.id == invitation_id, Invitation.used_at.is_(None))
         .values(expires_at=now)
         .execution_options(synchronize_session=False)
     )
-    return rows_changed(result) == 1
+    if rows_changed(result) != 1:
+        return False
+    record(
+        session,
+        actions.INVITATION_REVOKED,
+        actor_id=by.id if by else None,
+        subject_type="invitation",
+        subject_id=invitation_id,
+        now=now,
+    )
+    return True

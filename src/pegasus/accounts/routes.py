@@ -79,9 +79,10 @@ def disable_user(user_id: str, user: AdminDep, session: SessionDep) -> UserOut:
     "/users/{user_id}/enable",
     response_model=UserOut,
     tags=["users"],
-    summary="Enable a disabled user again (admin only); their unrevoked tokens work again",
+    summary="Enable a disabled user again (admin only); their unrevoked tokens work again; "
+    "409 user.deleted for a deleted user",
 )
 def enable_user(user_id: str, user: AdminDep, session: SessionDep) -> UserOut:
     target = admin.find_user(session, user_id)
-    admin.enable_user(session, target)
+    admin.enable_user(session, target, by=user)
     return UserOut.model_validate(target)

@@ -14,6 +14,7 @@ from pegasus.accounts.security import (
     hash_token,
     mint_token,
 )
+from pegasus.audit import actions, record
 from pegasus.db.base import utcnow
 from pegasus.db.models import ApiToken, User
 from pegasus.errors import (
@@ -34,8 +35,26 @@ MIN_PASSWORD_LENGTH = 10
 MAX_TOKEN_DAYS = 3650
 
 
-def create_user(session: Session, email: str, password: str, *, is_admin: bool = False) -> User:
-    """Create a user; the email is normalised to lower case and must be unique."""
+#: How a user came to be (``user.created``'s ``via``): the operator's CLI, an open sign-up,
+#: an invitation.
+VIA_OPERATOR = "operator"
+VIA_SIGNUP = "signup"
+VIA_INVITATION = "invitation"
+
+
+def create_user(
+    session: Session,
+    email: str,
+    password: str,
+    *,
+    is_admin: bool = False,
+    via: str = VIA_OPERATOR,
+    invitation_id: str | None = None,
+) -> User:
+    """Create a user; the email is normalised to lower case and must be unique.
+
+    Recorded as ``user.created``: by nobody (the operator) ``via`` the CLI, else by the new
+    user themselves (a sign-up, with the ``invitation_id`` it used)."""
     normalized = email.strip().lower()
     if not _EMAIL.match(normalized):
         raise InvalidRequestError(f"{quoted(email)} is not an email address.")
@@ -48,6 +67,14 @@ def create_user(session: Session, email: str, password: str, *, is_admin: bool =
     user = User(email=normalized, password_hash=hash_password(password), is_admin=is_admin)
     session.add(user)
     session.flush()
+    record(
+        session,
+        actions.USER_CREATED,
+        actor_id=None if via == VIA_OPERATOR else user.id,
+        subject_type="user",
+        subject_id=user.id,
+        details={"via": via, "invitation_id": invitation_id, "is_admin": is_admin},
+    )
     return user
 
 
@@ -63,9 +90,16 @@ def token_expiry(now: datetime, expires_in_days: float | None) -> datetime | Non
 
 
 def add_token(
-    session: Session, user: User, *, name: str, now: datetime, expires_in_days: float | None
+    session: Session,
+    user: User,
+    *,
+    name: str,
+    now: datetime,
+    expires_in_days: float | None,
+    by: User | None,
 ) -> tuple[ApiToken, str]:
-    """A new API token for ``user``: the row and the secret, which is not stored."""
+    """A new API token for ``user``: the row and the secret, which is not stored. Recorded
+    as ``token.created`` by ``by`` (None: the operator's CLI); the name is not recorded."""
     label = name.strip()
     if not label or len(label) > 100:
         raise InvalidRequestError("Give the token a name of 1 to 100 characters.")
@@ -81,6 +115,15 @@ def add_token(
     )
     session.add(row)
     session.flush()
+    record(
+        session,
+        actions.TOKEN_CREATED,
+        actor_id=by.id if by else None,
+        subject_type="token",
+        subject_id=row.id,
+        details={"owner_id": user.id, "expires_in_days": expires_in_days},
+        now=now,
+    )
     return row, token.secret
 
 
@@ -97,7 +140,7 @@ def create_token(
     if user is None:
         raise NotFoundError(f"There is no user with the email {email.strip().lower()}.")
     _row, secret = add_token(
-        session, user, name=name, now=now or utcnow(), expires_in_days=expires_in_days
+        session, user, name=name, now=now or utcnow(), expires_in_days=expires_in_days, by=None
     )
     return secret
 

@@ -7,6 +7,11 @@ written at most every ``USE_RECORD_RESOLUTION``, like API token use. A disabled 
 sessions are deleted when they are disabled and refused if one slipped through.
 
 Pages name a session by its ``handle`` (a hash of the row's id), never by the id itself.
+
+Ending sessions is audited (``pegasus.audit``): ``auth.sign_out`` for the browser's own
+session, ``auth.session_ended`` for sessions ended from the account page. Sessions that
+expire, or end because their user is disabled or changed the password, are recorded by
+what ended them, if at all.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pegasus.accounts.security import USE_RECORD_RESOLUTION, hash_token
+from pegasus.audit import actions, record
 from pegasus.db.models import User, WebSession
 from pegasus.db.session import rows_changed
 
@@ -85,24 +91,56 @@ def authenticate_session(
     return found
 
 
-def end_session(session: Session, token: str) -> None:
-    """Sign out: the session with cookie token ``token`` no longer exists."""
-    if token:
-        session.execute(delete(WebSession).where(WebSession.id == hash_token(token)))
+#: Why a browser's own session ended (``auth.sign_out``'s ``reason``).
+SIGNED_OUT = "signed_out"
+REPLACED = "replaced"
+
+
+def end_session(session: Session, token: str, *, reason: str = SIGNED_OUT) -> None:
+    """Sign out: the session with cookie token ``token`` no longer exists. When there was
+    one, recorded as ``auth.sign_out`` with ``reason`` (``REPLACED``: a new sign-in in the
+    same browser ends the old session)."""
+    if not token:
+        return
+    user_id = session.scalar(
+        delete(WebSession).where(WebSession.id == hash_token(token)).returning(WebSession.user_id)
+    )
+    if user_id is not None:
+        _record_end(session, actions.SIGN_OUT, user_id, {"reason": reason})
+
+
+def delete_other_sessions(session: Session, user_id: str, *, keep_token: str | None) -> int:
+    """Delete ``user_id``'s sessions except the one of ``keep_token``, unrecorded (the
+    caller records why: a password change); how many."""
+    statement = delete(WebSession).where(WebSession.user_id == user_id)
+    if keep_token:
+        statement = statement.where(WebSession.id != hash_token(keep_token))
+    return rows_changed(session.execute(statement))
 
 
 def end_other_sessions(session: Session, user_id: str, *, keep_token: str | None) -> int:
     """Sign ``user_id`` out everywhere except the session of ``keep_token``; how many ended."""
-    statement = delete(WebSession).where(WebSession.user_id == user_id)
-    if keep_token:
-        statement = statement.where(WebSession.id != hash_token(keep_token))
-    result = session.execute(statement)
-    return rows_changed(result)
+    ended = delete_other_sessions(session, user_id, keep_token=keep_token)
+    _record_end(session, actions.SESSION_ENDED, user_id, {"scope": "others", "ended": ended})
+    return ended
 
 
 def end_all_sessions(session: Session, user_id: str) -> int:
     """Sign ``user_id`` out everywhere, this browser too; how many sessions ended."""
-    return rows_changed(session.execute(delete(WebSession).where(WebSession.user_id == user_id)))
+    ended = rows_changed(session.execute(delete(WebSession).where(WebSession.user_id == user_id)))
+    _record_end(session, actions.SESSION_ENDED, user_id, {"scope": "all", "ended": ended})
+    return ended
+
+
+def _record_end(session: Session, action: str, user_id: str, details: dict[str, str | int]) -> None:
+    record(
+        session,
+        action,
+        actor_id=user_id,
+        subject_type="user",
+        subject_id=user_id,
+        details=details,
+    )
 
 
 def session_handle(row: WebSession) -> str:
@@ -131,6 +169,7 @@ def end_session_by_handle(session: Session, user_id: str, handle: str, *, now: d
     for row in sessions_of(session, user_id, now=now):
         if session_handle(row) == handle:
             session.execute(delete(WebSession).where(WebSession.id == row.id))
+            _record_end(session, actions.SESSION_ENDED, user_id, {"scope": "one", "ended": 1})
             return True
     return False
 

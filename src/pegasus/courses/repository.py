@@ -1,4 +1,5 @@
-"""Queries on courses and presets."""
+"""Queries on courses and presets. A course whose deletion was requested (``deleted_at``
+set) is gone from every one of them."""
 
 from __future__ import annotations
 
@@ -11,12 +12,18 @@ from pegasus.db.models import Course, Preset
 
 
 def owned_course(session: Session, owner_id: str, course_id: str) -> Course | None:
-    return session.scalar(select(Course).where(Course.id == course_id, Course.owner_id == owner_id))
+    return session.scalar(
+        select(Course).where(
+            Course.id == course_id, Course.owner_id == owner_id, Course.deleted_at.is_(None)
+        )
+    )
 
 
 def courses_of(session: Session, owner_id: str) -> Sequence[Course]:
     return session.scalars(
-        select(Course).where(Course.owner_id == owner_id).order_by(Course.created_at, Course.id)
+        select(Course)
+        .where(Course.owner_id == owner_id, Course.deleted_at.is_(None))
+        .order_by(Course.created_at, Course.id)
     ).all()
 
 

@@ -1,12 +1,21 @@
-"""Course and preset endpoints."""
+"""Course and preset endpoints, and the course's PII policy."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response, status
 
 from pegasus.courses import service
-from pegasus.courses.schemas import CourseCreate, CourseOut, PresetCreate, PresetOut
-from pegasus.dependencies import SessionDep, UserDep
+from pegasus.courses.schemas import (
+    CourseCreate,
+    CourseOut,
+    PresetCreate,
+    PresetOut,
+    PrivacyPolicyIn,
+    PrivacyPolicyOut,
+)
+from pegasus.dependencies import RuntimeDep, SessionDep, UserDep
 from pegasus.routing import UnitOfWorkRoute
 
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["courses"])
@@ -54,3 +63,66 @@ def create_course_preset(
 ) -> PresetOut:
     preset = service.create_course_preset(session, user.id, course_id, body)
     return PresetOut.model_validate(preset)
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        description=(
+            "Only apply the change if the policy is unchanged since you read it: the ETag "
+            "from GET (or *). Stale: 412 edit.conflict."
+        ),
+        max_length=1000,
+    ),
+]
+
+
+def _privacy_out(policy: service.PrivacyPolicy, default_days: int) -> PrivacyPolicyOut:
+    return PrivacyPolicyOut(
+        redaction_kinds=list(policy.redaction_kinds),
+        roster_names=list(policy.roster_names),
+        audio_retention_days=policy.audio_retention_days,
+        default_audio_retention_days=default_days,
+    )
+
+
+@router.get(
+    "/courses/{course_id}/privacy",
+    response_model=PrivacyPolicyOut,
+    summary="The course's PII policy: what is redacted from transcripts, and how long "
+    "recordings are kept",
+)
+def get_privacy(
+    course_id: str, user: UserDep, session: SessionDep, runtime: RuntimeDep, response: Response
+) -> PrivacyPolicyOut:
+    policy = service.get_privacy(session, user.id, course_id)
+    response.headers["ETag"] = policy.etag
+    return _privacy_out(policy, runtime.settings.privacy.audio_retention_days)
+
+
+@router.put(
+    "/courses/{course_id}/privacy",
+    response_model=PrivacyPolicyOut,
+    summary="Replace the course's PII policy (applies to lectures transcribed from now on; "
+    "retention applies to every recording of the course)",
+)
+def put_privacy(
+    course_id: str,
+    body: PrivacyPolicyIn,
+    user: UserDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> PrivacyPolicyOut:
+    policy = service.set_privacy(
+        session,
+        user.id,
+        course_id,
+        redaction_kinds=body.redaction_kinds,
+        roster_names=body.roster_names,
+        audio_retention_days=body.audio_retention_days,
+        if_match=if_match,
+    )
+    response.headers["ETag"] = policy.etag
+    return _privacy_out(policy, runtime.settings.privacy.audio_retention_days)

@@ -1,14 +1,20 @@
-"""HTTP shapes of courses and presets."""
+"""HTTP shapes of courses, presets and a course's PII policy."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from pegasus.presets import EXPORT_KEYS, KIT_OUTPUTS, ExportKey, KitOutput
 from pegasus.schemas_types import Count, VisibleStr
+from pegasus.transcription.pii import MAX_NAME_CHARS, MAX_ROSTER_NAMES, PiiKind
+
+#: Bounds of a course's own retention period, in days.
+MIN_RETENTION_DAYS = 1
+MAX_RETENTION_DAYS = 3650
 
 #: Request enumerations: the schema lists the values; the service refuses others with a
 #: message that names them (422 ``request.invalid``), which a bare enum error would not.
@@ -75,3 +81,54 @@ class PresetCreate(BaseModel):
         if any(len(term) > 60 for term in terms):
             raise ValueError("glossary terms must be at most 60 characters")
         return terms
+
+
+# --- the course's PII policy ---------------------------------------------------------------
+
+#: A roster name: no control characters (the same rule as the OpenAPI ``pattern``).
+ROSTER_NAME_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+_ROSTER_NAME = re.compile(ROSTER_NAME_PATTERN)
+
+
+def _no_control_characters(value: str) -> str:
+    if not _ROSTER_NAME.match(value):
+        raise ValueError("must not contain control characters (such as tabs or line breaks)")
+    return value
+
+
+RedactionKindName = Annotated[str, Field(json_schema_extra={"enum": [k.value for k in PiiKind]})]
+RosterName = Annotated[
+    str,
+    AfterValidator(_no_control_characters),
+    Field(max_length=MAX_NAME_CHARS, json_schema_extra={"pattern": ROSTER_NAME_PATTERN}),
+]
+RetentionDays = Annotated[Count, Field(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)]
+
+
+class PrivacyPolicyIn(BaseModel):
+    """A course's whole PII policy (PUT replaces it): the kinds redacted from transcripts
+    before they are stored, the roster's names, and how long recordings are kept."""
+
+    redaction_kinds: list[RedactionKindName] = Field(
+        max_length=16, examples=[["email", "phone", "id_number", "roster_name"]]
+    )
+    roster_names: list[RosterName] = Field(
+        max_length=MAX_ROSTER_NAMES, examples=[["Jane Doe", "Wei Li"]]
+    )
+    audio_retention_days: RetentionDays | None = Field(
+        examples=[180],
+        description="days a recording is kept after upload; null: the server's default",
+    )
+
+
+class PrivacyPolicyOut(BaseModel):
+    """A course's PII policy as stored (names cleaned, kinds in their usual order)."""
+
+    redaction_kinds: list[RedactionKindName]
+    roster_names: list[str]
+    audio_retention_days: int | None = Field(
+        description="days a recording is kept after upload; null: the server's default"
+    )
+    default_audio_retention_days: int = Field(
+        description="the server's default (PEGASUS_PRIVACY_AUDIO_RETENTION_DAYS)"
+    )

@@ -1,19 +1,34 @@
-"""Course and preset rules: ownership, names, the preset catalogue."""
+"""Course and preset rules: ownership, names, the preset catalogue, the PII policy."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
+import structlog
 from sqlalchemy.orm import Session
 
 from pegasus.courses import repository
-from pegasus.courses.schemas import PresetCreate
+from pegasus.courses.schemas import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, PresetCreate
 from pegasus.db.base import new_id
 from pegasus.db.models import Course
 from pegasus.db.models import Preset as PresetRow
-from pegasus.errors import InvalidRequestError, NotFoundError
+from pegasus.errors import EditConflictError, InvalidRequestError, NotFoundError
+from pegasus.pipeline.privacy import stored_policy
 from pegasus.presets import BUILTIN_PRESETS, EXPORT_KEYS, KIT_OUTPUTS, Preset, get_preset
+from pegasus.transcription.pii import (
+    MAX_NAME_CHARS,
+    MAX_ROSTER_NAMES,
+    PiiKind,
+    clean_name,
+    clean_roster,
+)
+
+log = structlog.get_logger(__name__)
 
 
 def create_course(session: Session, owner_id: str, name: str) -> Course:
@@ -132,3 +147,137 @@ def _to_preset(row: PresetRow) -> Preset:
 
 def _course_presets(session: Session, course_id: str) -> list[Preset]:
     return [_to_preset(row) for row in repository.course_presets(session, course_id)]
+
+
+# --- the course's PII policy ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrivacyPolicy:
+    """A course's PII policy and recording retention, as stored, with its ETag (a digest
+    of the three values: any change makes a new one)."""
+
+    redaction_kinds: tuple[str, ...]
+    roster_names: tuple[str, ...]
+    audio_retention_days: int | None
+    etag: str
+
+
+def _privacy_of(course: Course) -> PrivacyPolicy:
+    policy = stored_policy(course.redaction_kinds, course.roster_names)
+    kinds = tuple(kind.value for kind in PiiKind if kind in policy.kinds)
+    days = course.audio_retention_days
+    digest = hashlib.sha256(
+        json.dumps([kinds, policy.roster_names, days], ensure_ascii=False).encode("utf-8")
+    ).hexdigest()[:16]
+    return PrivacyPolicy(kinds, policy.roster_names, days, f'"privacy.{course.id}.{digest}"')
+
+
+def get_privacy(session: Session, owner_id: str, course_id: str) -> PrivacyPolicy:
+    """The PII policy of a course ``owner_id`` owns; ``NotFoundError`` otherwise."""
+    return _privacy_of(get_course(session, owner_id, course_id))
+
+
+def check_redaction_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
+    """The kinds in their usual order, repeats dropped; ``InvalidRequestError`` naming
+    unknown ones and the valid ones."""
+    chosen = list(kinds)
+    valid = [kind.value for kind in PiiKind]
+    unknown = sorted(set(chosen) - set(valid))
+    if unknown:
+        raise InvalidRequestError(
+            f"Unknown redaction kinds {unknown}; choose from {valid}.",
+            field="redaction_kinds",
+            problem="unknown",
+        )
+    return tuple(kind for kind in valid if kind in chosen)
+
+
+def check_roster(names: Iterable[str]) -> tuple[str, ...]:
+    """The roster as stored: each name's whitespace cleaned, blank lines and repeats
+    dropped. ``InvalidRequestError`` (naming the name's position, never the name) for a
+    control character, a name over ``MAX_NAME_CHARS`` characters, or more than
+    ``MAX_ROSTER_NAMES`` names."""
+    given = list(names)
+    for position, name in enumerate(given, start=1):
+        if any(unicodedata.category(ch) == "Cc" for ch in name):
+            raise InvalidRequestError(
+                f"Roster name {position} holds a control character; remove it.",
+                field="roster_names",
+                problem="control_character",
+                position=position,
+            )
+        if len(clean_name(name)) > MAX_NAME_CHARS:
+            raise InvalidRequestError(
+                f"Roster name {position} is longer than {MAX_NAME_CHARS} characters; shorten it.",
+                field="roster_names",
+                problem="too_long",
+                position=position,
+            )
+    roster = clean_roster(given)
+    if len(roster) > MAX_ROSTER_NAMES:
+        raise InvalidRequestError(
+            f"A roster holds at most {MAX_ROSTER_NAMES} names; this one has {len(roster)}.",
+            field="roster_names",
+            problem="too_many",
+        )
+    return roster
+
+
+def check_retention_days(days: int | None) -> int | None:
+    """``days`` when it is None (the server's default) or within the bounds."""
+    if days is not None and not MIN_RETENTION_DAYS <= days <= MAX_RETENTION_DAYS:
+        raise InvalidRequestError(
+            f"Keep recordings for {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS} days, or leave "
+            "it empty for the server's default.",
+            field="audio_retention_days",
+            problem="out_of_range",
+        )
+    return days
+
+
+def _if_match_passes(header: str | None, etag: str) -> bool:
+    if header is None or not header.strip():
+        return True
+    tags = [tag.strip() for tag in header.split(",") if tag.strip()]
+    return "*" in tags or any(
+        not tag.startswith("W/") and tag.strip('"') == etag.strip('"') for tag in tags
+    )
+
+
+def set_privacy(
+    session: Session,
+    owner_id: str,
+    course_id: str,
+    *,
+    redaction_kinds: Iterable[str],
+    roster_names: Iterable[str],
+    audio_retention_days: int | None,
+    if_match: str | None = None,
+) -> PrivacyPolicy:
+    """Replace the PII policy of a course ``owner_id`` owns. It applies to lectures
+    transcribed from now on (stored transcripts stay as they are) and to the recordings of
+    every lecture of the course (the retention job reads it at each pass). ``If-Match``
+    (an ETag from ``get_privacy``) that is no longer current: ``EditConflictError``."""
+    course = get_course(session, owner_id, course_id)
+    kinds = check_redaction_kinds(redaction_kinds)
+    roster = check_roster(roster_names)
+    days = check_retention_days(audio_retention_days)
+    if not _if_match_passes(if_match, _privacy_of(course).etag):
+        raise EditConflictError(
+            "This course's privacy settings were changed after you opened them. Reload them "
+            "and make your change again."
+        )
+    course.redaction_kinds = list(kinds)
+    course.roster_names = list(roster)
+    course.audio_retention_days = days
+    session.flush()
+    # Ids and counts only: never a roster name.
+    log.info(
+        "course.privacy.updated",
+        course_id=course.id,
+        redaction_kinds=list(kinds),
+        roster_size=len(roster),
+        audio_retention_days=days,
+    )
+    return _privacy_of(course)

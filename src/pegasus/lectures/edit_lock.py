@@ -37,7 +37,11 @@ def _owned(owner_id: str, lecture_id: str) -> list[ColumnElement[bool]]:
     return [
         Artifact.lecture_id == lecture_id,
         Artifact.lecture_id.in_(
-            select(Lecture.id).where(Lecture.id == lecture_id, Lecture.owner_id == owner_id)
+            select(Lecture.id).where(
+                Lecture.id == lecture_id,
+                Lecture.owner_id == owner_id,
+                Lecture.deleted_at.is_(None),
+            )
         ),
     ]
 

@@ -1,4 +1,5 @@
-"""Queries on lectures and their artifacts."""
+"""Queries on lectures and their artifacts. A lecture whose deletion was requested
+(``deleted_at`` set) is gone from every one of them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from pegasus.db.models import Artifact, Lecture
 def owned_lecture(session: Session, owner_id: str, lecture_id: str) -> Lecture | None:
     return session.scalar(
         select(Lecture)
-        .where(Lecture.id == lecture_id, Lecture.owner_id == owner_id)
+        .where(
+            Lecture.id == lecture_id,
+            Lecture.owner_id == owner_id,
+            Lecture.deleted_at.is_(None),
+        )
         .options(selectinload(Lecture.stage_runs))
     )
 
@@ -21,7 +26,7 @@ def owned_lecture(session: Session, owner_id: str, lecture_id: str) -> Lecture |
 def lectures_of_course(session: Session, course_id: str) -> Sequence[Lecture]:
     return session.scalars(
         select(Lecture)
-        .where(Lecture.course_id == course_id)
+        .where(Lecture.course_id == course_id, Lecture.deleted_at.is_(None))
         .options(selectinload(Lecture.stage_runs))
         .order_by(Lecture.created_at, Lecture.id)
     ).all()

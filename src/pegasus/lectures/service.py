@@ -10,6 +10,8 @@ from typing import BinaryIO
 import structlog
 from sqlalchemy.orm import Session
 
+from pegasus import audit
+from pegasus.audit import actions
 from pegasus.courses.service import get_course, resolve_preset
 from pegasus.db.base import new_id, utcnow
 from pegasus.db.models import Artifact, Lecture, LectureStatus, StageName, StageStatus
@@ -295,14 +297,25 @@ def open_export(
 ) -> tuple[ExportFile, BinaryIO]:
     """Export ``fmt_key`` of a lecture and its stored bytes, open for reading (the caller
     closes it). An export whose object is missing is rebuilt from the stored transcript and
-    kit first (``rebuild_export``); ``ObjectMissingError`` when the transcript is gone too."""
+    kit first (``rebuild_export``); ``ObjectMissingError`` when the transcript is gone too.
+    The download is recorded in the audit log (in the caller's transaction)."""
     export = export_file(session, owner_id, lecture_id, fmt_key)
     try:
-        return export, store.open_read(export.key)
+        opened = export, store.open_read(export.key)
     except ObjectMissingError:
         log.warning("export.object_missing", lecture_id=lecture_id, format=export.fmt.key)
-    rebuilt = rebuild_export(session, store, owner_id, lecture_id, fmt_key)
-    return rebuilt, store.open_read(rebuilt.key)
+        rebuilt = rebuild_export(session, store, owner_id, lecture_id, fmt_key)
+        opened = rebuilt, store.open_read(rebuilt.key)
+    # Last: the append holds the audit chain's lock until the request commits.
+    audit.record(
+        session,
+        actions.EXPORT_DOWNLOADED,
+        actor_id=owner_id,
+        subject_type="lecture",
+        subject_id=lecture_id,
+        details={"format": export.fmt.key},
+    )
+    return opened
 
 
 def rebuild_export(

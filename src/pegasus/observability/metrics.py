@@ -52,11 +52,15 @@ EXPORTED_METRICS = frozenset(
         "pegasus_http_requests_total",
         "pegasus_http_request_duration_seconds",
         "pegasus_sweeper_removed_total",
+        "pegasus_retention_audio_deleted_total",
     }
 )
 
 #: The ``kind`` label of ``pegasus_sweeper_removed_total``.
 SWEPT_KINDS = ("object", "workdir")
+#: The ``kind`` label of ``pegasus_retention_audio_deleted_total``: the artifact kinds of a
+#: lecture's recording (``pegasus.pipeline.ingest``).
+RETAINED_AUDIO_KINDS = ("source", "audio")
 
 
 def enable_multiprocess(directory: Path) -> None:
@@ -138,6 +142,15 @@ class PipelineMetrics:
         )
         for kind in SWEPT_KINDS:
             self.sweeper_removed.labels(kind=kind)
+        self.retention_audio_deleted = Counter(
+            "pegasus_retention_audio_deleted_total",
+            "Recordings deleted after their course's retention period, by artifact kind: the "
+            "upload (source) and the 16 kHz copy for speech recognition (audio).",
+            ["kind"],
+            registry=registry,
+        )
+        for kind in RETAINED_AUDIO_KINDS:
+            self.retention_audio_deleted.labels(kind=kind)
         for stage in StageName:  # export zeros so rates exist before the first event
             for outcome in ("succeeded", "failed", "retried"):
                 self.stage_runs.labels(stage=stage.value, outcome=outcome)

@@ -88,3 +88,36 @@ class OpsSummary(BaseModel):
     slos: list[SloBudget]
     incidents: list[IncidentOut]
     failed_lectures: list[FailedLecture]
+
+
+class AuditEventOut(BaseModel):
+    """One audit log entry (ids only: the log never holds an email or a name)."""
+
+    seq: int
+    occurred_at: datetime
+    action: str
+    actor_id: str | None
+    subject_type: str
+    subject_id: str | None
+    details: dict[str, str | int | float | bool | None]
+    prev_hash: str
+    hash: str
+
+
+class AuditEventsPage(BaseModel):
+    """A page of audit entries, newest first."""
+
+    events: list[AuditEventOut]
+    #: Pass as ``before_seq`` for the next (older) page; null on the last page.
+    next_before_seq: int | None
+
+
+class ChainReportOut(BaseModel):
+    """``pegasus audit verify``'s report: intact, or the first broken link and why."""
+
+    checked: int
+    ok: bool
+    first_broken_seq: int | None
+    reason: str
+    head_seq: int
+    head_hash: str

@@ -19,6 +19,7 @@ from pegasus.errors import ObjectMissingError
 from pegasus.presets import Preset
 from pegasus.storage.base import ObjectStore, StoredObject
 from pegasus.storage.keys import lecture_key
+from pegasus.transcription.pii import RedactionPolicy
 from pegasus.transcription.schemas import Transcript
 
 ProgressCallback = Callable[[float, str], None]
@@ -44,11 +45,11 @@ def versioned_name(name: str, version: int | str) -> str:
 
 @dataclass(frozen=True)
 class StageContext:
-    """What every stage may use for one run: ids, names, the preset, the store, a scratch
-    directory and the progress callback. No settings: a stage that needs a settings group
-    (media limits, the speech model, the LLM endpoint) gets that group, and only that, in
-    its constructor from the composition root, so no stage can read the database URL,
-    storage keys or another part's secrets."""
+    """What every stage may use for one run: ids, names, the preset, the course's PII
+    policy, the store, a scratch directory and the progress callback. No settings: a stage
+    that needs a settings group (media limits, the speech model, the LLM endpoint) gets that
+    group, and only that, in its constructor from the composition root, so no stage can read
+    the database URL, storage keys or another part's secrets."""
 
     lecture_id: str
     course_id: str
@@ -63,6 +64,10 @@ class StageContext:
     report_progress: ProgressCallback
     #: The lecture's artifact rows when the run started, by kind (the runner fills it).
     artifacts: Mapping[str, ArtifactRef] = field(default_factory=lambda: MappingProxyType({}))
+    #: The course's PII policy, applied to the transcript before it is stored (the runner
+    #: fills it from the course row). The default redacts every kind: a context built
+    #: without the course's policy never stores an unredacted transcript.
+    redaction: RedactionPolicy = field(default_factory=RedactionPolicy)
 
     def key(self, name: str) -> str:
         """The object key of this lecture's artifact ``name`` (deterministic, so idempotent)."""

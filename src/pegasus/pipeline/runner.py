@@ -27,6 +27,7 @@ from pegasus.errors import (
     DatabaseUnavailableError,
     InternalStageError,
     LeaseLostError,
+    LectureDeletedError,
     PegasusError,
     StorageUnavailableError,
     database_unavailable,
@@ -35,11 +36,13 @@ from pegasus.exports.bundle import safe_stem
 from pegasus.observability.metrics import PipelineMetrics
 from pegasus.pipeline import transitions
 from pegasus.pipeline.base import ArtifactRef, Stage, StageContext, StageResult
+from pegasus.pipeline.privacy import stored_policy
 from pegasus.pipeline.workdirs import make_workdir
 from pegasus.presets import Preset
 from pegasus.queue.dispatch import Dispatcher
 from pegasus.queue.retry import backoff_seconds
 from pegasus.storage.base import ObjectStore
+from pegasus.transcription.pii import RedactionPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -140,6 +143,11 @@ class StageRunner:
                 artifacts=MappingProxyType(
                     {a.kind: ArtifactRef(key=a.key, version=a.version) for a in lecture.artifacts}
                 ),
+                redaction=(
+                    stored_policy(course.redaction_kinds, course.roster_names)
+                    if course
+                    else RedactionPolicy()
+                ),
             )
 
     def _execute(self, stage_run_id: str, worker_id: str, claimed: _Claimed) -> None:
@@ -171,11 +179,17 @@ class StageRunner:
                 workdir=workdir,
                 report_progress=keeper.report,
                 artifacts=claimed.artifacts,
+                redaction=claimed.redaction,
             )
             keeper.start()
             outcome: StageResult | PegasusError = self.stages[stage_name].run(ctx)
         except LeaseLostError:
             bound.warning("pipeline.stage.abandoned", reason="lease lost")
+            return
+        except LectureDeletedError:
+            # Not a failure of the stage: no outcome is counted; the run is closed for the
+            # deletion's purge, which waited for it.
+            self._close_if_deleted(stage_run_id, worker_id, bound)
             return
         except PegasusError as exc:
             outcome = exc
@@ -306,6 +320,7 @@ class StageRunner:
                 )
         if recorded is None:
             bound.warning("pipeline.stage.abandoned", reason="lease lost before commit")
+            self._close_if_deleted(stage_run_id, worker_id, bound)
             return
         fields: dict[str, Any] = {}
         label = "succeeded"
@@ -320,6 +335,23 @@ class StageRunner:
         self.metrics.observe_stage(stage, label, seconds, error_code=fields.get("error_code"))
         bound.info("pipeline.stage.finished", outcome=label, seconds=round(seconds, 3), **fields)
         self._lecture_finished(recorded.finished, bound)
+
+    def _close_if_deleted(
+        self, stage_run_id: str, worker_id: str, bound: structlog.stdlib.BoundLogger
+    ) -> None:
+        """The stage has returned: if its lecture is being deleted, close the run now, so the
+        deletion's purge (which waits for running runs) may go ahead."""
+        try:
+            with unit_of_work(self.session_factory) as session:
+                closed = transitions.close_if_deleted(
+                    session, stage_run_id, worker_id=worker_id, now=self.clock()
+                )
+        except Exception as exc:
+            if database_unavailable(exc) is None:
+                raise
+            return  # the lease expires and the reconciler closes it
+        if closed:
+            bound.info("pipeline.stage.stopped", reason="lecture deleted")
 
     def _lecture_finished(self, finished: transitions.LectureFinished | None, bound: Any) -> None:
         if finished is None:
@@ -349,6 +381,7 @@ class _Claimed:
     course_name: str
     preset: Preset
     artifacts: Mapping[str, ArtifactRef]
+    redaction: RedactionPolicy
 
 
 def _scratch(stage: str, root: Path | None) -> Path:
@@ -383,6 +416,9 @@ class _LeaseKeeper:
         self._worker_id = worker_id
         self._stop = threading.Event()
         self._lost = threading.Event()
+        #: Set once the lecture's deletion was requested: the stage stops at its next report,
+        #: and the lease is renewed until it has returned (see ``transitions.lecture_deleted``).
+        self._deleted = threading.Event()
         #: Set while the database does not answer: the stage's progress reports skip their
         #: write (each would block the stage for a connect timeout) and the keeper thread
         #: alone keeps trying; its first success clears it.
@@ -400,9 +436,9 @@ class _LeaseKeeper:
             self._thread.join(timeout=10)
 
     def report(self, progress: float, message: str) -> None:
-        """The stage's progress callback; raises ``LeaseLostError`` once the lease is gone."""
-        if self._lost.is_set():
-            raise LeaseLostError()
+        """The stage's progress callback; raises ``LeaseLostError`` once the lease is gone,
+        ``LectureDeletedError`` once the lecture's deletion was requested."""
+        self._raise_if_stopping()
         now = time.monotonic()
         if progress < 1.0 and now - self._last_write < PROGRESS_WRITE_INTERVAL_SECONDS:
             return
@@ -410,8 +446,13 @@ class _LeaseKeeper:
             return
         self._last_write = now
         self._renew(progress, message)
+        self._raise_if_stopping()
+
+    def _raise_if_stopping(self) -> None:
         if self._lost.is_set():
             raise LeaseLostError()
+        if self._deleted.is_set():
+            raise LectureDeletedError()
 
     def _renew(self, progress: float | None = None, message: str | None = None) -> None:
         runner = self._runner
@@ -427,6 +468,8 @@ class _LeaseKeeper:
                         progress=progress,
                         message=message,
                     )
+                    if ours and transitions.lecture_deleted(session, self._stage_run_id):
+                        self._deleted.set()
             except Exception:
                 # A database blip must not kill the stage; the next renewal tries again.
                 log.warning("pipeline.lease.renew_failed", stage_run_id=self._stage_run_id)

@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from pegasus.config import QueueSettings
 from pegasus.db.models import Artifact, Lecture, LectureStatus, StageName, StageRun, StageStatus
 from pegasus.db.session import after_commit, rows_changed
-from pegasus.errors import PegasusError
+from pegasus.errors import LectureDeletedError, PegasusError
 from pegasus.pipeline.base import ArtifactOut
 from pegasus.pipeline.objects import discard_replaced
 from pegasus.queue.dispatch import Dispatcher
@@ -132,13 +132,19 @@ def requeue_lecture(session: Session, lecture: Lecture, *, from_statuses: Collec
     return True
 
 
+def _lecture_kept() -> ColumnElement[bool]:
+    """The run's lecture exists and its deletion was not requested."""
+    return StageRun.lecture_id.in_(select(Lecture.id).where(Lecture.deleted_at.is_(None)))
+
+
 def claim(
     session: Session, stage_run_id: str, *, worker_id: str, now: datetime, lease_seconds: float
 ) -> StageRun | None:
-    """Atomically move a queued run to running for ``worker_id``; None if someone else has it."""
+    """Atomically move a queued run to running for ``worker_id``; None if someone else has it
+    or its lecture's deletion was requested."""
     result = session.execute(
         update(StageRun)
-        .where(StageRun.id == stage_run_id, StageRun.status == StageStatus.QUEUED)
+        .where(StageRun.id == stage_run_id, StageRun.status == StageStatus.QUEUED, _lecture_kept())
         .values(
             status=StageStatus.RUNNING,
             worker_id=worker_id,
@@ -169,7 +175,8 @@ def renew(
     progress: float | None = None,
     message: str | None = None,
 ) -> bool:
-    """Extend the lease (and record progress); False if the run is no longer ours."""
+    """Extend the lease (and record progress); False if the run is no longer ours. See
+    ``lecture_deleted`` for a run that is ours but should stop."""
     values: dict[str, object] = {"lease_expires_at": now + timedelta(seconds=lease_seconds)}
     if progress is not None:
         values["progress"] = max(0.0, min(1.0, progress))
@@ -186,6 +193,18 @@ def renew(
         .execution_options(synchronize_session=False)
     )
     return rows_changed(result) == 1
+
+
+def lecture_deleted(session: Session, stage_run_id: str) -> bool:
+    """Whether the run's lecture is gone or its deletion was requested: the stage must stop.
+    Its worker keeps renewing the lease until the stage has returned, so the deletion's purge
+    (which waits for running runs with a live lease) never races the stage's writes."""
+    kept = session.scalar(
+        select(func.count())
+        .select_from(StageRun)
+        .where(StageRun.id == stage_run_id, _lecture_kept())
+    )
+    return not kept
 
 
 def release(session: Session, stage_run_id: str, *, worker_id: str, now: datetime) -> bool:
@@ -242,7 +261,11 @@ def record_success(
     """Mark ``run`` succeeded with its artifacts and queue the next stage, all in one
     transaction; a new ``transcript`` goes to ``on_transcript`` in that transaction too.
     An artifact row moved to a new key leaves its old object to be deleted from ``store``
-    after the commit. None (and nothing recorded) if the run's lease was lost meanwhile."""
+    after the commit. None (and nothing recorded) if the run's lease was lost meanwhile, or
+    if the lecture's deletion was requested (the run is closed as ``lecture.deleted``)."""
+    if run.lecture.deleted_at is not None:
+        _close_deleted(session, run, worker_id, now)
+        return None
     if not _finish_owned(
         session, run, worker_id, now, status=StageStatus.SUCCEEDED, progress=1.0, message=message
     ):
@@ -304,6 +327,8 @@ def record_failure(
     ):
         return None
     lecture = run.lecture
+    if lecture.deleted_at is not None:
+        return FailureOutcome(retry=None, finished=None)  # nothing more runs for it
     if error.transient and may_retry(run.attempt, settings):
         hint = error.context.get("retry_after_seconds")  # e.g. an LLM's Retry-After
         delay = backoff_seconds(run.attempt, settings, rng, hint_seconds=hint)
@@ -314,3 +339,46 @@ def record_failure(
     finished = _finish_lecture(lecture, LectureStatus.FAILED, now)
     session.flush()
     return FailureOutcome(retry=None, finished=finished)
+
+
+def _close_deleted(session: Session, run: StageRun, worker_id: str | None, now: datetime) -> bool:
+    error = LectureDeletedError()
+    return _finish_owned(
+        session,
+        run,
+        worker_id,
+        now,
+        status=StageStatus.FAILED,
+        error_code=error.code,
+        error_message=error.message,
+    )
+
+
+def close_if_deleted(session: Session, stage_run_id: str, *, worker_id: str, now: datetime) -> bool:
+    """Close ``worker_id``'s running run as ``lecture.deleted`` if its lecture's deletion was
+    requested (a runner whose stage stopped for that calls it once the stage has returned,
+    so the purge, which waits for running runs, never races the stage's writes)."""
+    run = session.get(StageRun, stage_run_id)
+    if run is None or run.lecture.deleted_at is None:
+        return False
+    return _close_deleted(session, run, worker_id, now)
+
+
+def stop_queued_runs(session: Session, lecture_ids: Collection[str], *, now: datetime) -> int:
+    """Fail the queued runs of lectures whose deletion was just requested, as
+    ``lecture.deleted``; running ones stop at their next progress report. How many."""
+    if not lecture_ids:
+        return 0
+    error = LectureDeletedError()
+    result = session.execute(
+        update(StageRun)
+        .where(StageRun.lecture_id.in_(lecture_ids), StageRun.status == StageStatus.QUEUED)
+        .values(
+            status=StageStatus.FAILED,
+            finished_at=now,
+            error_code=error.code,
+            error_message=error.message,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return rows_changed(result)

@@ -61,7 +61,8 @@ def update_segment_text(session: Session, *, lecture_id: str, position: int, tex
 
 def find_segments(session: Session, *, owner_id: str, words: list[str], limit: int) -> list[Hit]:
     """Segments of ``owner_id``'s lectures holding every one of ``words`` (at least one),
-    best first, each with a snippet marking the matches."""
+    best first, each with a snippet marking the matches; a lecture whose deletion was
+    requested is left out."""
     if session.get_bind().dialect.name == "sqlite":
         # Each word quoted: FTS5 operators and syntax in user input are taken literally.
         match = " ".join('"' + word.replace('"', '""') + '"' for word in words)
@@ -73,6 +74,7 @@ def find_segments(session: Session, *, owner_id: str, words: list[str], limit: i
                 "JOIN transcript_segments s ON s.id = transcript_segments_fts.rowid "
                 "JOIN lectures l ON l.id = s.lecture_id "
                 "WHERE transcript_segments_fts MATCH :match AND s.owner_id = :owner "
+                "AND l.deleted_at IS NULL "
                 "ORDER BY bm25(transcript_segments_fts), s.lecture_id, s.position "
                 "LIMIT :limit"
             ),
@@ -87,7 +89,7 @@ def find_segments(session: Session, *, owner_id: str, words: list[str], limit: i
                 "FROM transcript_segments s "
                 "JOIN lectures l ON l.id = s.lecture_id, "
                 "plainto_tsquery('english', :query) q "
-                "WHERE s.owner_id = :owner AND s.search_vector @@ q "
+                "WHERE s.owner_id = :owner AND s.search_vector @@ q AND l.deleted_at IS NULL "
                 "ORDER BY ts_rank(s.search_vector, q) DESC, s.lecture_id, s.position "
                 "LIMIT :limit"
             ),

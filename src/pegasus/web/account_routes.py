@@ -36,6 +36,7 @@ from pegasus.errors import ConflictError, InvalidRequestError, NotFoundError, Wr
 from pegasus.routing import UnitOfWorkRoute
 from pegasus.runtime import Runtime
 from pegasus.web.auth import PageUserDep, clear_session_cookie
+from pegasus.web.messages import message_for
 from pegasus.web.pages import render
 
 log = structlog.get_logger(__name__)
@@ -223,6 +224,7 @@ def change_password(  # nosec B107  # "" is a form field the browser left out, n
                 current=current_password,
                 new=new_password,
                 keep_session=request.cookies.get(SESSION_COOKIE),
+                now=utcnow(),
             )
         except WrongPasswordError:
             errors.append(_error("current_password", "Your current password is not right"))
@@ -402,7 +404,9 @@ def revoke_invitation(
     user: PageUserDep,
 ) -> HTMLResponse:
     """An admin withdraws an unused invitation."""
-    if not user.is_admin or not invitations.revoke_invitation(session, invitation_id, now=utcnow()):
+    if not user.is_admin or not invitations.revoke_invitation(
+        session, invitation_id, now=utcnow(), by=user
+    ):
         errors = [_error(None, "That invitation does not exist or was used already.")]
         return _account_page(request, session, runtime, user, errors=errors, status_code=404)
     return _account_page(request, session, runtime, user, notice="The invitation was revoked.")
@@ -515,6 +519,11 @@ def enable_user(
     target = _admin_target(request, session, user, user_id)
     if isinstance(target, HTMLResponse):
         return target
-    accounts_admin.enable_user(session, target)
+    try:
+        accounts_admin.enable_user(session, target, by=user)
+    except ConflictError as exc:
+        message = message_for(exc.code)
+        errors = [_error(None, f"{message.happened} {message.todo}")]
+        return _users_page(request, session, errors=errors, status_code=409)
     log.info("web.user_enabled", user_id=user.id, target_id=target.id)
     return _users_page(request, session, notice=f"{target.email} can sign in again.")

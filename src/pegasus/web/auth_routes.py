@@ -24,8 +24,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pegasus.accounts import invitations, self_service
-from pegasus.accounts.service import MIN_PASSWORD_LENGTH, create_user
+from pegasus.accounts.service import MIN_PASSWORD_LENGTH, VIA_SIGNUP, create_user
 from pegasus.accounts.web_sessions import (
+    REPLACED,
     SESSION_COOKIE,
     csrf_matches,
     end_session,
@@ -79,7 +80,7 @@ def _sign_in(
     request: Request, response: Response, session: Session, runtime: Runtime, user: User
 ) -> None:
     """Start a new session for ``user`` (ending the browser's old one: the id rotates)."""
-    end_session(session, request.cookies.get(SESSION_COOKIE, ""))
+    end_session(session, request.cookies.get(SESSION_COOKIE, ""), reason=REPLACED)
     lifetime = timedelta(days=runtime.settings.accounts.session_days)
     new = start_session(
         session,
@@ -350,7 +351,7 @@ def signup(  # nosec B107  # "" is a form field the browser left out, never a se
                 session, invite, email=email, password=password, now=utcnow()
             )
         else:
-            user = create_user(session, email, password)
+            user = create_user(session, email, password, via=VIA_SIGNUP)
     except (InvitationInvalidError, UserExistsError, IntegrityError) as exc:
         session.rollback()
         # The same person's second submission: the account exists with this password. This

@@ -140,6 +140,11 @@ STAGE_MESSAGES: dict[str, LearnerMessage] = {
         "Press Retry in a minute. The lecture continues from this step.",
         "retry",
     ),
+    "lecture.deleted": LearnerMessage(
+        "This lecture was deleted, so its processing stopped.",
+        "Go back to your courses; the lecture and everything made from it are being removed.",
+        "go_back",
+    ),
     "internal.error": LearnerMessage(
         "Something went wrong on our side while processing this step.",
         "Press Retry. If it keeps failing, tell the person who runs Pegasus.",
@@ -167,6 +172,17 @@ REQUEST_MESSAGES: dict[str, LearnerMessage] = {
         "Someone or something changed this at the same moment.",
         "Reload the page to see the current state, then try again.",
         "reload",
+    ),
+    "deletion.pending": LearnerMessage(
+        "This deletion is still in progress: the receipt is written once everything is "
+        "removed and checked.",
+        "Wait a minute, then reload the page to download the receipt.",
+        "wait",
+    ),
+    "user.cannot_delete_self": LearnerMessage(
+        "You cannot delete your own account from here.",
+        "Ask another admin to delete it.",
+        "go_back",
     ),
     "lecture.nothing_to_retry": LearnerMessage(
         "This lecture has no failed step to retry; it may already be running again.",
@@ -218,6 +234,11 @@ REQUEST_MESSAGES: dict[str, LearnerMessage] = {
         "An account with that email address already exists.",
         "Sign in instead, or use another email address.",
         "sign_in",
+    ),
+    "user.deleted": LearnerMessage(
+        "This account was deleted, so it cannot be enabled again.",
+        "If the person needs Pegasus again, invite them to create a new account.",
+        "go_back",
     ),
     "auth.wrong_password": LearnerMessage(
         "The current password is not right.",

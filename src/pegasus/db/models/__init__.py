@@ -24,9 +24,9 @@ from pegasus.db.models.uploads import Upload
 __all__ = [
     "GENESIS_HASH",
     "ApiToken",
+    "Artifact",
     "AuditChainHead",
     "AuditEvent",
-    "Artifact",
     "Course",
     "Deletion",
     "DeletionStatus",

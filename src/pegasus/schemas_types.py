@@ -73,7 +73,10 @@ def require_number(value: object) -> object:
     return value
 
 
-#: A whole number; combine with ``Field(ge=..., le=...)``.
+#: A whole number; combine with ``Field(ge=..., le=...)``. An OPTIONAL bounded count
+#: (``... | None``) puts its bounds before the validator instead,
+#: ``Annotated[int, Field(ge=1, le=9), BeforeValidator(require_number)]``: bounds given on
+#: the optional field reach the schema as raw ``ge``/``le`` keys that JSON Schema ignores.
 Count = Annotated[int, BeforeValidator(require_number)]
 
 #: A form field that may be left blank (browsers send ``""``; FastAPI reads it as not

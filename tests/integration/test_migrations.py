@@ -514,28 +514,50 @@ def test_every_downgrade_keeps_the_data_its_schema_can_hold(engine: Engine) -> N
         f"ROWS lacks tables {set(newest) - set(ROWS)}, has unknown ones {set(ROWS) - set(newest)}"
     )
 
+    # What downgrades left in place on purpose (``KEEPS_SCHEMA_ON_DOWNGRADE``): whole tables,
+    # and columns of tables that stay.
+    kept_tables: Schema = {}
+    kept_columns: Schema = {}
     for batch, (revision, parent) in enumerate(reversed(steps)):
         before = _seed(engine, batch, newest)
         assert all(before.values()), f"every table at {revision} has rows"
-        kept = _projected(before, schemas[parent])
+        if _keeps_schema_on_downgrade(engine, revision):
+            for name, columns in schemas[revision].items():
+                if name not in schemas[parent]:
+                    kept_tables[name] = columns
+                elif added := columns - schemas[parent][name]:
+                    kept_columns[name] = kept_columns.get(name, frozenset()) | added
+        expected = {
+            **kept_tables,
+            **{n: c | kept_columns.get(n, frozenset()) for n, c in schemas[parent].items()},
+        }
+        kept = _projected(before, expected)
 
         downgrade(engine, parent)
         schema, contents = _read(engine)
-        wrong = _schema_differences(schemas[parent], schema)
+        wrong = _schema_differences(expected, schema)
         assert not wrong, f"downgrade of {revision} did not leave {parent}'s schema: {wrong}"
         lost = _differences(kept, contents)
         assert not lost, f"downgrade of {revision} lost or changed rows: {lost}"
 
         upgrade(engine, revision)
-        lost = _differences(kept, _projected(_read(engine)[1], schemas[parent]))
+        lost = _differences(kept, _projected(_read(engine)[1], expected))
         assert not lost, f"upgrade to {revision} after its downgrade lost or changed rows: {lost}"
         downgrade(engine, parent)
 
-    assert _read(engine) == ({}, {})
+    assert _read(engine)[0] == kept_tables
     if engine.dialect.name == "sqlite":
         with engine.connect() as connection:
             # the migrations turned foreign keys off on this pooled connection, and back on
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def _keeps_schema_on_downgrade(engine: Engine, revision: str) -> bool:
+    """Whether ``revision``'s downgrade leaves its tables and columns in place."""
+    url = engine.url.render_as_string(hide_password=False)
+    script = ScriptDirectory.from_config(alembic_config(url)).get_revision(revision)
+    assert script is not None
+    return bool(getattr(script.module, "KEEPS_SCHEMA_ON_DOWNGRADE", False))
 
 
 def test_downgrading_past_tombstones_deletes_what_was_being_deleted(engine: Engine) -> None:

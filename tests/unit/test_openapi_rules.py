@@ -1,13 +1,17 @@
-"""The OpenAPI rules and the HEAD/OPTIONS/405 middleware, on a small app of their own."""
+"""The OpenAPI rules and the HEAD/OPTIONS/405 middleware, on a small app of their own; and
+one check of the real app's document."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Header, Response
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
+from pegasus.app import create_app
+from pegasus.config import DatabaseSettings, Settings, StorageSettings
 from pegasus.dependencies import AdminDep, UserDep, current_user
 from pegasus.http_methods import MethodsMiddleware
 from pegasus.openapi import install_openapi
@@ -98,3 +102,27 @@ def test_head_options_and_405_list_the_methods() -> None:
     # A route's own HEAD handler is kept.
     assert client.head("/api/custom").headers["x-own"] == "1"
     assert client.get("/api/nowhere").status_code == 404
+
+
+def _constraint_keys(node: object, where: str = "") -> list[str]:
+    """Paths of pydantic's raw constraint keys (``ge``, ``le``, ...) left in a schema: JSON
+    Schema ignores them, so clients and contract tests would think any value is valid."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in {"ge", "le", "gt", "lt"} and isinstance(value, int | float):
+                found.append(f"{where}/{key}")
+            found += _constraint_keys(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _constraint_keys(value, f"{where}/{index}")
+    return found
+
+
+def test_every_bound_in_the_api_schema_is_json_schema(tmp_path: Path) -> None:
+    settings = Settings(
+        database=DatabaseSettings(url=SecretStr(f"sqlite:///{tmp_path / 'p.db'}")),
+        storage=StorageSettings(root=tmp_path / "objects"),
+    )
+    document = create_app(settings).openapi()
+    assert _constraint_keys(document) == []

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from pegasus.accounts.service import MAX_TOKEN_DAYS
-from pegasus.schemas_types import Count, VisibleStr
+from pegasus.schemas_types import VisibleStr, require_number
+
+#: Bounds before the validator, so the schema carries them (see ``schemas_types.Count``).
+TokenDays = Annotated[int, Field(ge=1, le=MAX_TOKEN_DAYS), BeforeValidator(require_number)]
 
 
 class TokenCreate(BaseModel):
     name: VisibleStr = Field(min_length=1, max_length=100, examples=["laptop script"])
-    expires_in_days: Count | None = Field(
+    expires_in_days: TokenDays | None = Field(
         default=None,
-        ge=1,
-        le=MAX_TOKEN_DAYS,
         description="the token stops working this many days from now; omit (or null) to keep "
         "it until it is revoked",
         examples=[90],

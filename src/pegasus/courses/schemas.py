@@ -6,10 +6,10 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from pegasus.presets import EXPORT_KEYS, KIT_OUTPUTS, ExportKey, KitOutput
-from pegasus.schemas_types import Count, VisibleStr
+from pegasus.schemas_types import Count, VisibleStr, require_number
 from pegasus.transcription.pii import MAX_NAME_CHARS, MAX_ROSTER_NAMES, PiiKind
 
 #: Bounds of a course's own retention period, in days.
@@ -102,7 +102,10 @@ RosterName = Annotated[
     AfterValidator(_no_control_characters),
     Field(max_length=MAX_NAME_CHARS, json_schema_extra={"pattern": ROSTER_NAME_PATTERN}),
 ]
-RetentionDays = Annotated[Count, Field(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)]
+#: Bounds before the validator, so the schema carries them (see ``schemas_types.Count``).
+RetentionDays = Annotated[
+    int, Field(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS), BeforeValidator(require_number)
+]
 
 
 class PrivacyPolicyIn(BaseModel):

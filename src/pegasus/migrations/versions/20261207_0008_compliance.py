@@ -15,11 +15,14 @@ release runs on this schema:
 - ``courses.redaction_kinds``, ``courses.roster_names``, ``courses.audio_retention_days``:
   the course's PII policy; ``lectures.audio_deleted_at``: when retention removed the audio.
 
-The downgrade keeps what the older schema can express. The older code knows no tombstones,
-so the rows of everything whose deletion was requested are deleted (their objects become
-unreferenced and the storage sweeper removes them after its grace period), and a user being
-deleted is left disabled. Audit entries, receipts and the PII policy have no place in the
-older schema and are dropped with their tables and columns.
+The downgrade KEEPS these tables and columns (``KEEPS_SCHEMA_ON_DOWNGRADE``): the audit
+log, the deletion receipts and the courses' PII policies are evidence and settings nobody
+may lose to a rollback, and the previous release ignores what it does not know (the new
+NOT NULL columns have server defaults, so its inserts work). It only changes the data the
+previous release would misread: it knows no tombstones, so the rows of everything whose
+deletion is pending are deleted (the deletion stays pending and, after the next upgrade,
+its purge removes the objects and completes), and a user being deleted is disabled.
+The upgrade creates only what is missing, so it runs again after such a downgrade.
 """
 
 from __future__ import annotations
@@ -33,9 +36,27 @@ branch_labels = None
 depends_on = None
 
 GENESIS_HASH = "0" * 64
+#: The downgrade leaves this revision's tables and columns in place (see the docstring);
+#: tests/integration/test_migrations.py and the rollback drill read it.
+KEEPS_SCHEMA_ON_DOWNGRADE = True
 
 
 def upgrade() -> None:
+    inspector = sa.inspect(op.get_bind())
+    if not inspector.has_table("audit_events"):
+        _create_audit_log()
+    if not inspector.has_table("deletions"):
+        _create_deletions()
+    for table, columns in _new_columns().items():
+        present = {column["name"] for column in inspector.get_columns(table)}
+        missing = [column for column in columns if column.name not in present]
+        if missing:
+            with op.batch_alter_table(table) as batch:
+                for column in missing:
+                    batch.add_column(column)
+
+
+def _create_audit_log() -> None:
     op.create_table(
         "audit_events",
         sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
@@ -62,6 +83,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_chain_head")),
     )
     op.bulk_insert(head, [{"id": 1, "seq": 0, "last_hash": GENESIS_HASH}])
+
+
+def _create_deletions() -> None:
     op.create_table(
         "deletions",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -85,25 +109,27 @@ def upgrade() -> None:
     op.create_index(
         "ix_deletions_status_next_attempt_at", "deletions", ["status", "next_attempt_at"]
     )
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table("courses") as batch:
-        batch.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
-        batch.add_column(
+
+
+def _new_columns() -> dict[str, list[sa.Column[object]]]:
+    def when(name: str) -> sa.Column[object]:
+        return sa.Column(name, sa.DateTime(timezone=True), nullable=True)
+
+    return {
+        "users": [when("deleted_at")],
+        "courses": [
+            when("deleted_at"),
             sa.Column(
                 "redaction_kinds",
                 sa.JSON(),
                 nullable=False,
                 server_default=sa.text('\'["email", "phone", "id_number", "roster_name"]\''),
-            )
-        )
-        batch.add_column(
-            sa.Column("roster_names", sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
-        )
-        batch.add_column(sa.Column("audio_retention_days", sa.Integer(), nullable=True))
-    with op.batch_alter_table("lectures") as batch:
-        batch.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column("audio_deleted_at", sa.DateTime(timezone=True), nullable=True))
+            ),
+            sa.Column("roster_names", sa.JSON(), nullable=False, server_default=sa.text("'[]'")),
+            sa.Column("audio_retention_days", sa.Integer(), nullable=True),
+        ],
+        "lectures": [when("deleted_at"), when("audio_deleted_at")],
+    }
 
 
 def downgrade() -> None:
@@ -140,22 +166,3 @@ def downgrade() -> None:
         .where(users.c.deleted_at.is_not(None), users.c.disabled_at.is_(None))
         .values(disabled_at=users.c.deleted_at)
     )
-    with op.batch_alter_table("lectures") as batch:
-        batch.drop_column("audio_deleted_at")
-        batch.drop_column("deleted_at")
-    with op.batch_alter_table("courses") as batch:
-        batch.drop_column("audio_retention_days")
-        batch.drop_column("roster_names")
-        batch.drop_column("redaction_kinds")
-        batch.drop_column("deleted_at")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("deleted_at")
-    op.drop_index("ix_deletions_status_next_attempt_at", table_name="deletions")
-    op.drop_index(op.f("ix_deletions_owner_id"), table_name="deletions")
-    op.drop_index(op.f("ix_deletions_subject_id"), table_name="deletions")
-    op.drop_table("deletions")
-    op.drop_table("audit_chain_head")
-    op.drop_index(op.f("ix_audit_events_subject_id"), table_name="audit_events")
-    op.drop_index(op.f("ix_audit_events_actor_id"), table_name="audit_events")
-    op.drop_index(op.f("ix_audit_events_action"), table_name="audit_events")
-    op.drop_table("audit_events")

@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 # `make test` runs the suite in this many processes (pytest-xdist); 0 runs it in one.
 PYTEST_WORKERS ?= 2
+# `make run MODEL=base` (or tiny.en, or a model directory) sets PEGASUS_TRANSCRIPTION_MODEL;
+# empty keeps the setting from the environment or its default.
+MODEL ?=
+MODEL_ENV := $(if $(MODEL),PEGASUS_TRANSCRIPTION_MODEL=$(MODEL) ,)
 
 .DEFAULT_GOAL := help
 
@@ -33,12 +37,12 @@ migrate: $(STAMP) ## Apply database migrations (PEGASUS_DATABASE_URL, default SQ
 	$(BIN)/pegasus db upgrade
 
 .PHONY: run
-run: migrate ## Serve on http://127.0.0.1:8000 with the embedded default (SQLite, ./var, Huey)
-	PEGASUS_LOG_JSON_OUTPUT=$${PEGASUS_LOG_JSON_OUTPUT:-false} $(BIN)/pegasus serve
+run: migrate ## Serve on http://127.0.0.1:8000 with the embedded default (SQLite, ./var, Huey); MODEL=base picks the speech model
+	$(MODEL_ENV)PEGASUS_LOG_JSON_OUTPUT=$${PEGASUS_LOG_JSON_OUTPUT:-false} $(BIN)/pegasus serve
 
 .PHONY: worker
-worker: $(STAMP) ## Run a queue worker (for PEGASUS_QUEUE_URL=redis://...)
-	$(BIN)/pegasus worker
+worker: $(STAMP) ## Run a queue worker (for PEGASUS_QUEUE_URL=redis://...); MODEL=base picks the speech model
+	$(MODEL_ENV)$(BIN)/pegasus worker
 
 .PHONY: system-deps
 system-deps: ## Install the Debian packages tests need (espeak-ng, chromium, prometheus) and start PostgreSQL/Redis
@@ -86,7 +90,7 @@ test: system-deps $(STAMP) lint types slo-check ## Everything CI runs: deps, lin
 .PHONY: bench
 bench: $(STAMP) system-deps ## Benchmarks: `pegasus --help` start-up, transcription memory and speed, API latency, page weight
 	$(BIN)/python -m bench.startup
-	$(BIN)/python -m bench.transcribe_rss --minutes 30
+	$(BIN)/python -m bench.transcribe_rss --minutes 30 180 --mode fast accurate
 	$(BIN)/python -m bench.api_load --clients 200
 	$(BIN)/python -m bench.page_weight
 

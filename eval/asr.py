@@ -131,12 +131,12 @@ def settings_for(model: str, mode: str | None, **overrides: Any) -> Transcriptio
     return TranscriptionSettings.model_validate(values)
 
 
-def bare_transcribers(model_path: Path, settings: TranscriptionSettings) -> dict[str, TranscribeFn]:
+def bare_transcribers(model_dir: Path, settings: TranscriptionSettings) -> dict[str, TranscribeFn]:
     """faster-whisper on its own, sequential and batched, with Pegasus's settings."""
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
     model = WhisperModel(
-        str(model_path),
+        str(model_dir),
         device="cpu",
         compute_type=settings.compute_type,
         cpu_threads=settings.cpu_threads,
@@ -204,7 +204,7 @@ class ModelRun:
     pegasus: list[Result] = field(default_factory=list)
     #: (windowed label, its unwindowed label) pairs.
     chunked: list[tuple[str, str]] = field(default_factory=list)
-    model_path: Path | None = None
+    model_dir: Path | None = None
     compute_type: str = ""
     cpu_threads: int = 0
 
@@ -232,10 +232,10 @@ def run_model(
             run.note = f"{model}: skipped, not available here ({_first_line(exc)})"
             return run
     first = transcribers[0][1]
-    run.model_path = Path(first.model_path)
+    run.model_dir = Path(first.model_dir)
     run.compute_type = first.settings.compute_type
     run.cpu_threads = first.settings.cpu_threads
-    for label, transcribe in bare_transcribers(run.model_path, first.settings).items():
+    for label, transcribe in bare_transcribers(run.model_dir, first.settings).items():
         run.bare.append(run_config(f"{model} {label}", transcribe, prepared))
     for label, transcriber in transcribers:
         run.pegasus.append(
@@ -547,7 +547,7 @@ def report(
             failed = failed or "FAILED" in run.note
             continue
         out.write(
-            f"model {run.model_path}, compute type {run.compute_type}, "
+            f"model {run.model_dir}, compute type {run.compute_type}, "
             f"cpu_threads {run.cpu_threads or 'auto'}\n\n"
         )
         out.write(table(run, prepared))

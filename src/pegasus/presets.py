@@ -1,14 +1,28 @@
 """Presets: what a learner asks Pegasus to make from a lecture. The built-ins live here;
 a course's own presets are stored in the database (``pegasus.courses.service``) and resolved
-with the same ``get_preset``."""
+with the same ``get_preset``.
+
+No built-in names a transcription mode, so each is transcribed in its course's mode, else
+the server's, whose default is ``accurate``. Chosen by measurement (docs/quality.md,
+"Transcription modes"): on real human speech ``fast`` (batched decoding) dropped whole
+lines; tiny.en's pooled word error rate was 11.0% in ``fast`` and 6.0% in ``accurate``,
+base's 9.0% and 5.6%, for 1.1 to 1.8x the time (tiny.en on two idle cores: about 3.7
+instead of 2.1 minutes per hour of lecture) and less memory. A study kit built on missing
+lines misses what was said there, which costs a learner more than a minute's wait. A
+built-in that named ``accurate`` itself would overrule the course's and the server's choice
+(the preset's mode comes first), so they leave it to the default.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pegasus.errors import QUOTED_VALUE_CHARS, UnknownPresetError, quoted
+
+if TYPE_CHECKING:  # config and presets are siblings that do not import each other
+    from pegasus.config import TranscriptionMode
 
 #: A study-kit part a preset may ask for. ``transcript`` is always produced.
 KitOutput = Literal["transcript", "summary", "key_terms", "chapters", "notes", "flashcards", "quiz"]
@@ -37,6 +51,8 @@ class Preset:
     quiz_count: int = 0
     #: Course vocabulary: passed to speech recognition as hotwords.
     glossary: tuple[str, ...] = ()
+    #: ``fast`` or ``accurate``; None: the course's mode, else the server's.
+    transcription_mode: TranscriptionMode | None = None
     course_id: str | None = None  # set for a course's own presets
 
     def wants(self, output: str) -> bool:
@@ -120,6 +136,14 @@ BUILTIN_PRESETS: dict[str, Preset] = {
 }
 
 DEFAULT_PRESET = "quick-review"
+
+
+def chosen_transcription_mode(
+    preset: Preset, course_mode: TranscriptionMode | None
+) -> TranscriptionMode | None:
+    """The mode a lecture is transcribed in: the preset's, else its course's; None means
+    the server's ``PEGASUS_TRANSCRIPTION_MODE``. The one place this precedence is decided."""
+    return preset.transcription_mode or course_mode
 
 
 def get_preset(key: str, own: Iterable[Preset] = ()) -> Preset:

@@ -34,6 +34,11 @@ class Fixture:
     token: str
     course_id: str
     lecture_id: str
+    #: What the DELETE operations get instead, so the shared course and lecture above stay
+    #: for every other operation (deleting them mid-run made later reads 404, which the
+    #: stateful check rightly reports as a created resource gone missing).
+    doomed_course_id: str
+    doomed_lecture_id: str
 
 
 @dataclass
@@ -71,7 +76,16 @@ def contract_fixture(deployment: Deployment, recordings: Recordings) -> Iterator
         assert upload.status_code == 202, upload.text
         lecture = api.wait_for(upload.json()["id"])
         assert lecture["status"] == "succeeded", lecture
-        yield Fixture(token=token, course_id=course["id"], lecture_id=lecture["id"])
+        doomed_course = api.create_course("Contract deletions")
+        doomed = api.upload(doomed_course["id"], recordings.lecture_m4a, content_type="audio/mp4")
+        assert doomed.status_code == 202, doomed.text
+        yield Fixture(
+            token=token,
+            course_id=course["id"],
+            lecture_id=lecture["id"],
+            doomed_course_id=doomed_course["id"],
+            doomed_lecture_id=doomed.json()["id"],
+        )
     finally:
         api.close()
 
@@ -154,6 +168,15 @@ def _config(deployment: Deployment, fixture: Fixture) -> schemathesis.Config:
                             ]
                         }
                     },
+                },
+                # Deletion is exercised on a course and a lecture of their own (see Fixture).
+                {
+                    "include-name": "DELETE /api/v1/courses/{course_id}",
+                    "parameters": {"path.course_id": fixture.doomed_course_id},
+                },
+                {
+                    "include-name": "DELETE /api/v1/lectures/{lecture_id}",
+                    "parameters": {"path.lecture_id": fixture.doomed_lecture_id},
                 },
             ],
             "auth": {"openapi": {"bearer": {"bearer": fixture.token}}},

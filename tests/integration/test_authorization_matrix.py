@@ -644,6 +644,19 @@ MATRIX: dict[tuple[str, str], Route] = {
         ok(303, location="/courses/"),
         api("/courses/{course_id}/privacy", form={"kinds": "email", "roster": "Ada Lovelace"}),
     ),
+    # --- a course's transcription mode (issue 12 point 1): the course's owner ---
+    ("PATCH", "/api/v1/courses/{course_id}"): Route(
+        Auth.API,
+        Access.OWNER,
+        ok(text='"transcription_mode":"accurate"'),
+        api("/api/v1/courses/{course_id}", json={"transcription_mode": "accurate"}),
+    ),
+    ("POST", "/courses/{course_id}/transcription"): Route(
+        Auth.PAGE,
+        Access.OWNER,
+        ok(303, location="/courses/"),
+        api("/courses/{course_id}/transcription", form={"mode": "accurate"}),
+    ),
     # --- deletion (issue 11 point 4): the owner or an admin; receipts ---
     ("DELETE", "/api/v1/lectures/{lecture_id}"): Route(
         Auth.API,

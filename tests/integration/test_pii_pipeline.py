@@ -35,6 +35,7 @@ from pegasus.config import (
     ServerSettings,
     Settings,
     StorageSettings,
+    TranscriptionMode,
 )
 from pegasus.courses.service import resolve_preset
 from pegasus.db.session import unit_of_work
@@ -83,6 +84,7 @@ class HearsPersonalData:
         *,
         hotwords: str | None = None,
         on_progress: ProgressCallback | None = None,
+        mode: TranscriptionMode | None = None,
     ) -> Transcript:
         assert wav_path.stat().st_size > 0
         self.calls += 1

@@ -342,6 +342,7 @@ def test_json_keeps_unicode_and_is_indented() -> None:
         "language": "en",
         "duration_seconds": 0.0,
         "segments": [],
+        "recognizer": None,  # made before transcripts recorded their model and mode
     }
 
 

@@ -64,6 +64,7 @@ def test_options_hold_every_size_and_the_glossary_as_json() -> None:
         "flashcard_count": 5,
         "quiz_count": 0,
         "glossary": ["Calvin cycle", "chlorophyll"],
+        "transcription_mode": None,
     }
 
 

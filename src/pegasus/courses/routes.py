@@ -10,6 +10,7 @@ from pegasus.courses import service
 from pegasus.courses.schemas import (
     CourseCreate,
     CourseOut,
+    CoursePatch,
     PresetCreate,
     PresetOut,
     PrivacyPolicyIn,
@@ -33,8 +34,10 @@ def list_courses(user: UserDep, session: SessionDep) -> list[CourseOut]:
 
 
 @router.get("/courses/{course_id}", response_model=CourseOut)
-def get_course(course_id: str, user: UserDep, session: SessionDep) -> CourseOut:
-    return CourseOut.model_validate(service.get_course(session, user.id, course_id))
+def get_course(course_id: str, user: UserDep, session: SessionDep, response: Response) -> CourseOut:
+    course = service.get_course(session, user.id, course_id)
+    response.headers["ETag"] = service.course_etag(course)
+    return CourseOut.model_validate(course)
 
 
 @router.get("/presets", response_model=list[PresetOut], summary="The built-in presets")
@@ -75,6 +78,45 @@ IfMatch = Annotated[
         max_length=1000,
     ),
 ]
+
+
+CourseIfMatch = Annotated[
+    str | None,
+    Header(
+        description=(
+            "Only apply the change if the course is unchanged since you read it: the ETag "
+            "from GET (or *). Stale: 412 edit.conflict."
+        ),
+        max_length=1000,
+    ),
+]
+
+
+@router.patch(
+    "/courses/{course_id}",
+    response_model=CourseOut,
+    summary="Change a course: its transcription mode (fast or accurate; null: the server's "
+    "default). Applies to lectures transcribed from now on whose preset names no mode",
+)
+def patch_course(
+    course_id: str,
+    body: CoursePatch,
+    user: UserDep,
+    session: SessionDep,
+    response: Response,
+    if_match: CourseIfMatch = None,
+) -> CourseOut:
+    course = service.get_course(session, user.id, course_id)
+    if "transcription_mode" in body.model_fields_set:
+        course = service.update_course(
+            session,
+            user.id,
+            course_id,
+            transcription_mode=body.transcription_mode,
+            if_match=if_match,
+        )
+    response.headers["ETag"] = service.course_etag(course)
+    return CourseOut.model_validate(course)
 
 
 def _privacy_out(policy: service.PrivacyPolicy, default_days: int) -> PrivacyPolicyOut:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from pegasus.config import TRANSCRIPTION_MODES, TranscriptionMode
 from pegasus.presets import EXPORT_KEYS, KIT_OUTPUTS, ExportKey, KitOutput
 from pegasus.schemas_types import Count, VisibleStr, require_number
 from pegasus.transcription.pii import MAX_NAME_CHARS, MAX_ROSTER_NAMES, PiiKind
@@ -26,12 +27,37 @@ class CourseCreate(BaseModel):
     name: VisibleStr = Field(min_length=1, max_length=200, examples=["Biology 101"])
 
 
+#: A transcription mode in a request: the schema lists the values; the service refuses
+#: others with the stable code ``transcription_mode.unknown`` and a sentence naming them.
+TranscriptionModeName = Annotated[
+    str, Field(max_length=32, json_schema_extra={"enum": list(TRANSCRIPTION_MODES)})
+]
+
+
 class CourseOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
     name: str
     created_at: datetime
+    transcription_mode: TranscriptionMode | None = Field(
+        default=None,
+        description="fast or accurate for this course's lectures (a preset's own mode comes "
+        "first); null: the server's default",
+    )
+
+
+class CoursePatch(BaseModel):
+    """A change to a course: only the fields sent are changed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transcription_mode: TranscriptionModeName | None = Field(
+        default=None,
+        examples=["fast"],
+        description="fast (batched, quicker) or accurate (fewer missed words); null: the "
+        "server's default",
+    )
 
 
 class PresetOut(BaseModel):
@@ -50,6 +76,9 @@ class PresetOut(BaseModel):
     quiz_count: int
     glossary: list[str]
     course_id: str | None
+    transcription_mode: TranscriptionMode | None = Field(
+        description="fast or accurate; null: the course's mode, else the server's"
+    )
 
 
 def _default_exports() -> list[str]:
@@ -73,6 +102,9 @@ class PresetCreate(BaseModel):
     quiz_count: Count = Field(default=5, ge=0, le=100)
     glossary: list[str] = Field(
         default_factory=list, max_length=200, examples=[["chlorophyll", "Calvin cycle"]]
+    )
+    transcription_mode: TranscriptionModeName | None = Field(
+        default=None, description="fast or accurate; null: the course's mode, else the server's"
     )
 
     @field_validator("glossary")

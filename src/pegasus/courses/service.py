@@ -12,12 +12,19 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.orm import Session
 
+from pegasus.config import TRANSCRIPTION_MODES, TranscriptionMode
 from pegasus.courses import repository
 from pegasus.courses.schemas import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, PresetCreate
 from pegasus.db.base import new_id
 from pegasus.db.models import Course
 from pegasus.db.models import Preset as PresetRow
-from pegasus.errors import EditConflictError, InvalidRequestError, NotFoundError
+from pegasus.errors import (
+    QUOTED_VALUE_CHARS,
+    EditConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    quoted,
+)
 from pegasus.pipeline.privacy import stored_policy
 from pegasus.presets import BUILTIN_PRESETS, EXPORT_KEYS, KIT_OUTPUTS, Preset, get_preset
 from pegasus.transcription.pii import (
@@ -29,6 +36,29 @@ from pegasus.transcription.pii import (
 )
 
 log = structlog.get_logger(__name__)
+
+
+class UnknownTranscriptionModeError(InvalidRequestError):
+    """That transcription mode does not exist. Choose fast or accurate, or nothing for the
+    server's default."""
+
+    code = "transcription_mode.unknown"
+
+
+def check_transcription_mode(mode: str | None) -> TranscriptionMode | None:
+    """``mode`` when it is None (the default) or one Pegasus offers;
+    ``UnknownTranscriptionModeError`` naming the valid ones otherwise."""
+    if mode is None:
+        return None
+    for valid in TRANSCRIPTION_MODES:
+        if mode == valid:
+            return valid
+    raise UnknownTranscriptionModeError(
+        f"There is no transcription mode called {quoted(mode)}. Choose one of: "
+        f"{', '.join(TRANSCRIPTION_MODES)}, or null for the server's default.",
+        field="transcription_mode",
+        mode=mode[:QUOTED_VALUE_CHARS],
+    )
 
 
 def create_course(session: Session, owner_id: str, name: str) -> Course:
@@ -50,6 +80,38 @@ def get_course(session: Session, owner_id: str, course_id: str) -> Course:
     course = repository.owned_course(session, owner_id, course_id)
     if course is None:
         raise NotFoundError("There is no such course.", course_id=course_id)
+    return course
+
+
+def course_etag(course: Course) -> str:
+    """The ETag of a course's editable fields (its name and transcription mode)."""
+    digest = hashlib.sha256(
+        json.dumps([course.name, course.transcription_mode], ensure_ascii=False).encode("utf-8")
+    ).hexdigest()[:16]
+    return f'"course.{course.id}.{digest}"'
+
+
+def update_course(
+    session: Session,
+    owner_id: str,
+    course_id: str,
+    *,
+    transcription_mode: str | None,
+    if_match: str | None = None,
+) -> Course:
+    """Set the transcription mode of a course ``owner_id`` owns (None: the server's
+    default). It applies to lectures transcribed from now on whose preset names no mode.
+    ``UnknownTranscriptionModeError`` for a mode Pegasus does not offer; ``If-Match`` (an
+    ETag from ``course_etag``) that is no longer current: ``EditConflictError``."""
+    course = get_course(session, owner_id, course_id)
+    mode = check_transcription_mode(transcription_mode)
+    if not _if_match_passes(if_match, course_etag(course)):
+        raise EditConflictError(
+            "This course was changed after you opened it. Reload it and make your change again."
+        )
+    course.transcription_mode = mode
+    session.flush()
+    log.info("course.updated", course_id=course.id, transcription_mode=mode)
     return course
 
 
@@ -87,6 +149,7 @@ def create_course_preset(
     """Add a preset to a course the user owns; its key is made from its name."""
     course = get_course(session, owner_id, course_id)
     _check_choices(request.outputs, request.exports)
+    mode = check_transcription_mode(request.transcription_mode)
     slug = re.sub(r"[^a-z0-9]+", "-", request.name.lower()).strip("-")[:40] or "preset"
     chosen = request.model_dump()
     chosen.update(
@@ -96,6 +159,7 @@ def create_course_preset(
         outputs=("transcript", *request.outputs),
         exports=tuple(request.exports),
         glossary=tuple(sorted({" ".join(t.split()) for t in request.glossary if t.strip()})),
+        transcription_mode=mode,
         course_id=course.id,
     )
     return add_preset(session, Preset(**chosen))

@@ -15,6 +15,7 @@ from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from pegasus.config import TranscriptionMode
 from pegasus.errors import ObjectMissingError
 from pegasus.presets import Preset
 from pegasus.storage.base import ObjectStore, StoredObject
@@ -46,10 +47,11 @@ def versioned_name(name: str, version: int | str) -> str:
 @dataclass(frozen=True)
 class StageContext:
     """What every stage may use for one run: ids, names, the preset, the course's PII
-    policy, the store, a scratch directory and the progress callback. No settings: a stage
-    that needs a settings group (media limits, the speech model, the LLM endpoint) gets that
-    group, and only that, in its constructor from the composition root, so no stage can read
-    the database URL, storage keys or another part's secrets."""
+    policy and transcription mode, the store, a scratch directory and the progress
+    callback. No settings: a stage that needs a settings group (media limits, the speech
+    model, the LLM endpoint) gets that group, and only that, in its constructor from the
+    composition root, so no stage can read the database URL, storage keys or another
+    part's secrets."""
 
     lecture_id: str
     course_id: str
@@ -68,6 +70,9 @@ class StageContext:
     #: fills it from the course row). The default redacts every kind: a context built
     #: without the course's policy never stores an unredacted transcript.
     redaction: RedactionPolicy = field(default_factory=RedactionPolicy)
+    #: How to transcribe: the preset's mode, else the course's (the runner fills it with
+    #: ``pegasus.presets.chosen_transcription_mode``); None: the server's setting.
+    transcription_mode: TranscriptionMode | None = None
 
     def key(self, name: str) -> str:
         """The object key of this lecture's artifact ``name`` (deterministic, so idempotent)."""

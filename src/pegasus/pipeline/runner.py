@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from pegasus.config import QueueSettings
+from pegasus.config import QueueSettings, TranscriptionMode
 from pegasus.db.base import utcnow
 from pegasus.db.models import Course, StageRun
 from pegasus.db.session import unit_of_work
@@ -38,7 +38,7 @@ from pegasus.pipeline import transitions
 from pegasus.pipeline.base import ArtifactRef, Stage, StageContext, StageResult
 from pegasus.pipeline.privacy import stored_policy
 from pegasus.pipeline.workdirs import make_workdir
-from pegasus.presets import Preset
+from pegasus.presets import Preset, chosen_transcription_mode
 from pegasus.queue.dispatch import Dispatcher
 from pegasus.queue.retry import backoff_seconds
 from pegasus.storage.base import ObjectStore
@@ -129,6 +129,7 @@ class StageRunner:
                 return None
             lecture = run.lecture
             course = session.get(Course, lecture.course_id)
+            preset = self.resolve_preset(session, lecture.preset_key, course_id=lecture.course_id)
             return _Claimed(
                 stage=run.stage,
                 attempt=run.attempt,
@@ -137,9 +138,7 @@ class StageRunner:
                 title=lecture.title,
                 source_name=_disk_name(lecture.original_filename),
                 course_name=course.name if course else "Pegasus",
-                preset=self.resolve_preset(
-                    session, lecture.preset_key, course_id=lecture.course_id
-                ),
+                preset=preset,
                 artifacts=MappingProxyType(
                     {a.kind: ArtifactRef(key=a.key, version=a.version) for a in lecture.artifacts}
                 ),
@@ -147,6 +146,9 @@ class StageRunner:
                     stored_policy(course.redaction_kinds, course.roster_names)
                     if course
                     else RedactionPolicy()
+                ),
+                transcription_mode=chosen_transcription_mode(
+                    preset, course.transcription_mode if course else None
                 ),
             )
 
@@ -180,6 +182,7 @@ class StageRunner:
                 report_progress=keeper.report,
                 artifacts=claimed.artifacts,
                 redaction=claimed.redaction,
+                transcription_mode=claimed.transcription_mode,
             )
             keeper.start()
             outcome: StageResult | PegasusError = self.stages[stage_name].run(ctx)
@@ -382,6 +385,7 @@ class _Claimed:
     preset: Preset
     artifacts: Mapping[str, ArtifactRef]
     redaction: RedactionPolicy
+    transcription_mode: TranscriptionMode | None
 
 
 def _scratch(stage: str, root: Path | None) -> Path:

@@ -1,5 +1,9 @@
 """Transcribe: faster-whisper over the 16 kHz audio, in windows, redacted, stored as JSON.
 
+The lecture is transcribed in ``StageContext.transcription_mode`` (its preset's or course's
+choice) or, when that is None, the server's ``PEGASUS_TRANSCRIPTION_MODE``; the stored
+transcript records the model and mode (``Transcript.recognizer``).
+
 The course's PII policy (``StageContext.redaction``) is applied here, before the transcript
 is stored: only the redacted transcript is written and handed on for the search index, so
 the study kit, the exports and every reader after this stage see only redacted text
@@ -14,7 +18,7 @@ from typing import Protocol
 
 import structlog
 
-from pegasus.config import TranscriptionSettings
+from pegasus.config import TranscriptionMode, TranscriptionSettings
 from pegasus.pipeline.base import ArtifactOut, ProgressCallback, StageContext, StageResult
 from pegasus.pipeline.ingest import AUDIO, AUDIO_NAME
 from pegasus.transcription.pii import Redactor
@@ -36,6 +40,7 @@ class SpeechToText(Protocol):
         *,
         hotwords: str | None = None,
         on_progress: ProgressCallback | None = None,
+        mode: TranscriptionMode | None = None,
     ) -> Transcript: ...
 
 
@@ -70,7 +75,7 @@ class TranscribeStage:
         ctx.report_progress(0.0, "Loading the speech model")
         hotwords = " ".join(ctx.preset.glossary) or None
         heard = self._transcriber().transcribe(
-            wav, hotwords=hotwords, on_progress=ctx.report_progress
+            wav, hotwords=hotwords, on_progress=ctx.report_progress, mode=ctx.transcription_mode
         )
         redacted = Redactor(ctx.redaction).transcript(heard)
         transcript = redacted.transcript

@@ -1,5 +1,9 @@
 """Flashcards: definition cards (term -> the lecturer's definition) and cloze cards (a key
-sentence with the term blanked out -> the term)."""
+sentence with the term blanked out -> the term).
+
+A deck never asks the same thing twice in one kind of card: two terms explained by the same
+words ("called the light reactions and the Calvin cycle", both defined by the sentence
+before) give one definition card, and one sentence gives at most one cloze card."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pegasus.studykit.ids import stable_id
 from pegasus.studykit.schemas import Flashcard, KeyTerm
 from pegasus.studykit.spans import SourceText
 from pegasus.studykit.text import (
+    TermKey,
     TimedSentence,
     find_term,
     is_content_word,
@@ -48,25 +53,32 @@ def make_flashcards(
     """Up to ``count`` cards for the best-ranked terms, in the order the lecture says them."""
     if count <= 0:
         return []
-    definitions = [
-        Flashcard(
-            id=stable_id("definition", term.source.text, term.term),
-            kind="definition",
-            front=term.term,
-            back=term.definition,
-            source=term.source,
+    definitions = []
+    answers: set[TermKey] = set()
+    for term in terms:
+        if not term.definition or term.source is None:
+            continue
+        answer = term_key(term.definition)
+        if answer in answers:
+            continue  # the same words already answer another term's card
+        answers.add(answer)
+        definitions.append(
+            Flashcard(
+                id=stable_id("definition", term.source.text, term.term),
+                kind="definition",
+                front=term.term,
+                back=term.definition,
+                source=term.source,
+            )
         )
-        for term in terms
-        if term.definition and term.source is not None
-    ]
     clozes = []
     used: set[int] = set()
     for term in terms:
         if not worth_a_gap(term):
             continue
         cloze = best_cloze(sentences, term, source, avoid=used)
-        if cloze is None:
-            continue
+        if cloze is None or cloze.sentence in used:
+            continue  # one sentence, one cloze card
         used.add(cloze.sentence)
         span = source.span(cloze.sentence)
         clozes.append(

@@ -66,7 +66,16 @@ def make_quiz(
         item = _gap_item(term, pool, sentences, source)
         if item is not None:
             items.append(item)
-    unique = {item.id: item for item in items[:count]}
+    asked: set[str] = set()
+    unique: dict[str, QuizItem] = {}
+    for item in items:
+        question = " ".join(tokenize(item.question))
+        if question in asked:
+            continue  # two terms with one definition would ask the same question twice
+        asked.add(question)
+        unique.setdefault(item.id, item)
+        if len(unique) == count:
+            break
     return sorted(unique.values(), key=lambda q: (q.source.start, q.id))
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from pegasus.config import TranscriptionMode
+
 
 class Word(BaseModel):
     """One recognised word with its time in the lecture, in seconds."""
@@ -27,12 +29,24 @@ class Segment(BaseModel):
     version: int = Field(default=1, ge=1)
 
 
+class Recognizer(BaseModel):
+    """How a transcript was made: the speech model, the decoding mode and its settings."""
+
+    #: The model's name as configured: ``tiny.en``, ``base`` or a model directory.
+    model: str
+    mode: TranscriptionMode
+    beam_size: int = Field(ge=1)
+    compute_type: str
+
+
 class Transcript(BaseModel):
     """A whole lecture's transcript, segments in time order."""
 
     language: str
     duration_seconds: float = Field(ge=0)
     segments: list[Segment] = Field(default_factory=list)
+    #: How it was made; None for transcripts stored before Pegasus recorded it.
+    recognizer: Recognizer | None = None
 
     @property
     def text(self) -> str:

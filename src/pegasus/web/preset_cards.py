@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pegasus.config import TranscriptionMode
 from pegasus.exports.formats import EXPORT_FORMATS
 from pegasus.presets import Preset
-from pegasus.web.estimates import processing_sentence
+from pegasus.web.estimates import MODE_HINTS, MODE_LABELS, processing_sentence
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,9 @@ class PresetCard:
     downloads: list[str]
     duration: str
     own: bool
+    mode: TranscriptionMode
+    mode_label: str
+    mode_hint: str
 
 
 def _parts(preset: Preset) -> list[str]:
@@ -37,13 +41,22 @@ def _parts(preset: Preset) -> list[str]:
     return parts
 
 
-def preset_card(preset: Preset, *, external_generator: bool = False) -> PresetCard:
+def preset_card(
+    preset: Preset, *, model: str, mode: TranscriptionMode, external_generator: bool = False
+) -> PresetCard:
+    """The card of ``preset`` whose lectures are transcribed by ``model`` in ``mode`` (the
+    mode ``chosen_transcription_mode`` gives, else the server's)."""
     return PresetCard(
         key=preset.key,
         name=preset.name,
         description=preset.description,
         makes=_parts(preset),
         downloads=[EXPORT_FORMATS[e].label for e in preset.exports if e in EXPORT_FORMATS],
-        duration=processing_sentence(preset, external_generator=external_generator),
+        duration=processing_sentence(
+            preset, model=model, mode=mode, external_generator=external_generator
+        ),
         own=preset.course_id is not None,
+        mode=mode,
+        mode_label=MODE_LABELS[mode],
+        mode_hint=MODE_HINTS[mode],
     )

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from pegasus.config import TranscriptionMode
 from pegasus.db.base import Base, CreatedAtMixin, IdMixin, UTCDateTime
 
 #: PII kinds a new course redacts: all of them (``pegasus.transcription.pii``).
@@ -38,6 +39,9 @@ class Course(IdMixin, CreatedAtMixin, Base):
     )
     #: Days a lecture's recording is kept after upload; None: the deployment's default.
     audio_retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: ``fast`` or ``accurate`` for this course's lectures (a preset's own mode comes first);
+    #: None: the server's ``PEGASUS_TRANSCRIPTION_MODE``.
+    transcription_mode: Mapped[TranscriptionMode | None] = mapped_column(String(16), nullable=True)
 
 
 class Preset(CreatedAtMixin, Base):

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from alembic.script import ScriptDirectory
 from pydantic import SecretStr
-from sqlalchemy import Engine, MetaData, Table, select
+from sqlalchemy import Engine, MetaData, Table, inspect, select, text
 
 from pegasus.config import DatabaseSettings
 from pegasus.db.migrate import UNMAPPED_SEARCH_TABLE_PREFIX, alembic_config, downgrade, upgrade
@@ -609,3 +609,48 @@ def test_downgrading_past_tombstones_deletes_what_was_being_deleted(engine: Engi
     deleted_user = contents["users"][(_id("user", 0, 1),)]
     disabled_at = deleted_user["disabled_at"]
     assert disabled_at.replace(tzinfo=disabled_at.tzinfo or UTC) == _at(0, 91)
+
+
+# Migration 0009 (``courses.transcription_mode``): a course owner's choice survives a
+# rollback (``KEEPS_SCHEMA_ON_DOWNGRADE``) and the upgrade runs again after that downgrade.
+
+
+def _course_columns(engine: Engine) -> set[str]:
+    return {column["name"] for column in inspect(engine).get_columns("courses")}
+
+
+def _modes(engine: Engine) -> dict[str, str | None]:
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, transcription_mode FROM courses"))
+        return {row.id: row.transcription_mode for row in rows}
+
+
+def test_0009_keeps_a_courses_mode_on_downgrade_and_upgrades_again(engine: Engine) -> None:
+    upgrade(engine, "0008")
+    assert "transcription_mode" not in _course_columns(engine)
+    upgrade(engine, "0009")
+    assert "transcription_mode" in _course_columns(engine)
+    user, fast, unset = (str(uuid.uuid4()) for _ in range(3))
+    now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (id, email, password_hash, is_admin, created_at) "
+                "VALUES (:id, 'm@example.org', 'x', false, :now)"
+            ),
+            {"id": user, "now": now},
+        )
+        for course, mode in ((fast, "fast"), (unset, None)):
+            connection.execute(
+                text(
+                    "INSERT INTO courses (id, owner_id, name, transcription_mode, created_at) "
+                    "VALUES (:id, :owner, 'Bio', :mode, :now)"
+                ),
+                {"id": course, "owner": user, "mode": mode, "now": now},
+            )
+
+    downgrade(engine, "0008")
+    assert _modes(engine) == {fast: "fast", unset: None}  # the column and its values stay
+
+    upgrade(engine, "0009")  # idempotent: the column is there already
+    assert _modes(engine) == {fast: "fast", unset: None}

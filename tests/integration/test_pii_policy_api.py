@@ -5,8 +5,6 @@ its code and sentence, only the owner, ``If-Match``, and the page's form without
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +28,9 @@ from pegasus.config import (
 from pegasus.db.models import Course
 from pegasus.db.session import unit_of_work
 from pegasus.runtime import Runtime, build_runtime
+from tests.support.forms import PASSWORD, form_fields, sign_in, visible_text
 
-PASSWORD = "a long enough password"
 ALL = ["email", "phone", "id_number", "roster_name"]
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @dataclass
@@ -204,29 +201,11 @@ def test_if_match_refuses_a_stale_write(server: Server) -> None:
 
 
 def _sign_in(server: Server, email: str = "o@example.org") -> None:
-    page = server.http.get("/login")
-    token = CSRF_FIELD.search(page.text)
-    assert token is not None
-    answer = server.http.post(
-        "/login",
-        data={"email": email, "password": PASSWORD, "csrf_token": token.group(1)},
-        follow_redirects=False,
-    )
-    assert answer.status_code == 303, answer.text
+    sign_in(server.http, email)
 
 
 def _form(server: Server, course_id: str) -> tuple[str, dict[str, str]]:
-    page = server.http.get(f"/courses/{course_id}/privacy")
-    assert page.status_code == 200, page.text
-    csrf = CSRF_FIELD.search(page.text)
-    version = re.search(r'name="version" value="([^"]+)"', page.text)
-    assert csrf is not None
-    assert version is not None
-    return page.text, {"csrf_token": csrf.group(1), "version": html.unescape(version.group(1))}
-
-
-def _text(body: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
+    return form_fields(server.http, f"/courses/{course_id}/privacy")
 
 
 def test_the_page_saves_the_policy_without_javascript(server: Server) -> None:
@@ -251,7 +230,7 @@ def test_the_page_saves_the_policy_without_javascript(server: Server) -> None:
     assert saved.headers["location"] == f"/courses/{course_id}/privacy?saved=1"
     assert server.stored(course_id) == (["email", "roster_name"], ["Jane Doe", "Wei Li"], 90)
     shown = server.http.get(saved.headers["location"])
-    assert "Saved." in _text(shown.text)
+    assert "Saved." in visible_text(shown.text)
     assert "Jane Doe\nWei Li</textarea>" in shown.text
     assert 'value="90"' in shown.text
     assert shown.text.count(" checked") == 2
@@ -286,7 +265,7 @@ def test_the_page_says_what_is_wrong_and_keeps_the_input(
     data = {**hidden, "kinds": ["phone"], "roster": "Wei Li", "retention_days": "", **fields}
     answer = server.http.post(f"/courses/{course_id}/privacy", data=data)
     assert answer.status_code == 422, answer.text
-    assert sentence in _text(answer.text)
+    assert sentence in visible_text(answer.text)
     assert f'href="#{field_id}"' in answer.text  # the summary links to the field
     assert f'id="{field_id}-error"' in answer.text
     assert server.stored(course_id) == (ALL, [], None)
@@ -304,7 +283,7 @@ def test_the_page_refuses_a_stale_form_and_a_post_without_csrf(server: Server) -
         data={**hidden, "kinds": ["phone"], "roster": "", "retention_days": ""},
     )
     assert stale.status_code == 409
-    assert "Someone changed this" in _text(stale.text)
+    assert "Someone changed this" in visible_text(stale.text)
     assert server.stored(course_id)[2] == 30
     forged = server.http.post(
         f"/courses/{course_id}/privacy",

@@ -7,7 +7,6 @@ transcript records."""
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,9 +38,8 @@ from pegasus.testing import RecordingDispatcher
 from pegasus.web.estimates import processing_sentence
 from pegasus_testkit.audio import synthesize_speech
 from tests.factories import BACKENDS
+from tests.support.forms import CSRF_FIELD, PASSWORD, form_fields, sign_in, visible_text
 
-PASSWORD = "a long enough password"
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 SPOKEN = "Photosynthesis turns light energy into chemical energy in the leaf."
 
 
@@ -185,36 +183,17 @@ def test_a_course_preset_may_choose_a_mode_and_a_bad_one_is_refused(server: Serv
 def _sign_in(
     server: Server, email: str = "o@example.org", client: TestClient | None = None
 ) -> None:
-    http = client or server.http
-    page = http.get("/login")
-    token = CSRF_FIELD.search(page.text)
-    assert token is not None
-    answer = http.post(
-        "/login",
-        data={"email": email, "password": PASSWORD, "csrf_token": token.group(1)},
-        follow_redirects=False,
-    )
-    assert answer.status_code == 303, answer.text
+    sign_in(client or server.http, email)
 
 
 def _form(server: Server, course_id: str) -> tuple[str, dict[str, str]]:
-    page = server.http.get(f"/courses/{course_id}")
-    assert page.status_code == 200, page.text
-    csrf = CSRF_FIELD.search(page.text)
-    version = re.search(r'name="version" value="([^"]+)"', page.text)
-    assert csrf is not None
-    assert version is not None
-    return page.text, {"csrf_token": csrf.group(1), "version": html.unescape(version.group(1))}
-
-
-def _text(body: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
+    return form_fields(server.http, f"/courses/{course_id}")
 
 
 def _cards(body: str) -> dict[str, str]:
     """Each preset card's visible text, by preset key."""
     found = re.findall(r'data-preset="([^"]+)"(.*?)</a></li>', body, flags=re.DOTALL)
-    return {key: _text(card) for key, card in found}
+    return {key: visible_text(card) for key, card in found}
 
 
 def test_the_course_page_sets_the_mode_and_the_cards_follow(server: Server) -> None:
@@ -229,7 +208,7 @@ def test_the_course_page_sets_the_mode_and_the_cards_follow(server: Server) -> N
 
     body, hidden = _form(server, course_id)
     assert 'value="" checked' in body  # the server's default
-    assert "This server's default (accurate)" in _text(body)
+    assert "This server's default (accurate)" in visible_text(body)
     saved = server.http.post(
         f"/courses/{course_id}/transcription",
         data={**hidden, "mode": "fast"},
@@ -239,7 +218,7 @@ def test_the_course_page_sets_the_mode_and_the_cards_follow(server: Server) -> N
     assert saved.headers["location"] == f"/courses/{course_id}?saved=transcription"
     assert server.stored_mode(course_id) == "fast"
     shown = server.http.get(saved.headers["location"])
-    assert "Saved." in _text(shown.text)
+    assert "Saved." in visible_text(shown.text)
     assert 'value="fast" checked' in shown.text
 
     cards = _cards(server.http.get(f"/courses/{course_id}/new").text)
@@ -259,13 +238,13 @@ def test_the_course_page_refuses_a_bad_mode_a_stale_form_and_no_csrf(server: Ser
 
     bad = server.http.post(f"/courses/{course_id}/transcription", data={**hidden, "mode": "turbo"})
     assert bad.status_code == 422
-    assert "Choose one of the transcription modes listed" in _text(bad.text)
+    assert "Choose one of the transcription modes listed" in visible_text(bad.text)
     assert 'href="#mode"' in bad.text
 
     assert server.patch(course_id, {"transcription_mode": "accurate"}).status_code == 200
     stale = server.http.post(f"/courses/{course_id}/transcription", data={**hidden, "mode": "fast"})
     assert stale.status_code == 409
-    assert "Someone changed this" in _text(stale.text)
+    assert "Someone changed this" in visible_text(stale.text)
     forged = server.http.post(
         f"/courses/{course_id}/transcription", data={"version": "", "mode": "fast"}
     )
